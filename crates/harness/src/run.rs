@@ -1,0 +1,161 @@
+//! The module's life: read, set aside `_ansible_*`, validate, plan, apply, print.
+
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+
+use serde_json::{Map, Value};
+
+use crate::Context;
+use crate::input::{parse_object, read_raw};
+use crate::module::{Module, Plan};
+use crate::output::{Outcome, render};
+use crate::secrets::{mask, register_secret};
+
+/// What Ansible itself shows in place of a secret in `invocation.module_args`.
+const NO_LOG_PLACEHOLDER: &str = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER";
+
+/// Runs module `M` as Ansible calls it and exits: status 0 on success, 1 on failure.
+/// Exactly one JSON object is written to stdout whatever happens; logs go to stderr.
+pub fn run<M: Module>() -> ! {
+    // The default hook would print the panic message unmasked; the message still
+    // reaches the user, masked, in the result's `msg`.
+    panic::set_hook(Box::new(|info| {
+        eprintln!("{}", mask(&info.to_string()));
+    }));
+    let result = match read_raw(std::env::args_os().nth(1)) {
+        Ok(bytes) => run_with_input::<M>(&bytes),
+        Err(msg) => render(Outcome::failed(msg), Vec::new(), None),
+    };
+    let failed = result["failed"] == Value::Bool(true);
+    let mut stdout = std::io::stdout().lock();
+    // Nothing sensible is left to do if stdout is gone; the exit status still says it.
+    let _ = writeln!(stdout, "{result}").and_then(|()| stdout.flush());
+    std::process::exit(i32::from(failed))
+}
+
+/// Runs module `M` on raw argument bytes and returns the result object. A panic
+/// anywhere in the module becomes a failed result.
+pub fn run_with_input<M: Module>(bytes: &[u8]) -> Value {
+    let mut invocation = None;
+    let mut warnings = Vec::new();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        execute::<M>(bytes, &mut invocation, &mut warnings)
+    }))
+    .unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        Outcome::failed(format!("internal error, the module panicked: {what}"))
+    });
+    render(outcome, warnings, invocation)
+}
+
+fn execute<M: Module>(
+    bytes: &[u8],
+    invocation: &mut Option<Map<String, Value>>,
+    warnings: &mut Vec<String>,
+) -> Outcome {
+    let mut options = match parse_object(bytes) {
+        Ok(options) => options,
+        Err(msg) => return Outcome::failed(msg),
+    };
+    let ctx = Context::take_from(&mut options);
+    // Secrets are registered before anything can fail, so that no message (a type
+    // error on the secret option itself included) can echo them.
+    for name in M::SECRET_OPTIONS {
+        if let Some(value) = options.get(*name) {
+            register_value(value);
+        }
+    }
+    *invocation = Some(redact_secret_options::<M>(&options));
+    let outcome = validate_plan_apply::<M>(options, &ctx);
+    *warnings = ctx.take_warnings();
+    outcome
+}
+
+fn validate_plan_apply<M: Module>(options: Map<String, Value>, ctx: &Context) -> Outcome {
+    let args: M::Args = match serde_path_to_error::deserialize(Value::Object(options)) {
+        Ok(args) => args,
+        Err(err) => return Outcome::failed(describe_args_error(&err)),
+    };
+    let task = match M::validate(args, ctx) {
+        Ok(task) => task,
+        Err(invalid) => return Outcome::failed(invalid.to_string()),
+    };
+    let plan = match M::plan(&task, ctx) {
+        Ok(plan) => plan,
+        Err(err) => return Outcome::failed(format!("{err:#}")),
+    };
+    match plan {
+        Plan::Unchanged(facts) => Outcome::Done {
+            changed: false,
+            facts,
+            diff: None,
+        },
+        Plan::Change { diff, facts, .. } if ctx.check_mode => Outcome::Done {
+            changed: true,
+            facts,
+            diff: ctx.diff.then_some(diff),
+        },
+        Plan::Change { change, diff, .. } => match M::apply(&task, change, ctx) {
+            Ok(applied) => Outcome::Done {
+                changed: applied.changed,
+                diff: (ctx.diff && applied.changed).then(|| applied.diff.unwrap_or(diff)),
+                facts: applied.facts,
+            },
+            Err(err) => Outcome::failed(format!("{err:#}")),
+        },
+    }
+}
+
+fn register_value(value: &Value) {
+    match value {
+        Value::String(s) => register_secret(s),
+        Value::Null => {}
+        Value::Array(items) => items.iter().for_each(register_value),
+        Value::Object(map) => map.values().for_each(register_value),
+        other => register_secret(&other.to_string()),
+    }
+}
+
+fn redact_secret_options<M: Module>(options: &Map<String, Value>) -> Map<String, Value> {
+    let mut shown = options.clone();
+    for name in M::SECRET_OPTIONS {
+        if let Some(value) = shown.get_mut(*name)
+            && !value.is_null()
+        {
+            *value = Value::String(NO_LOG_PLACEHOLDER.to_owned());
+        }
+    }
+    shown
+}
+
+/// Turns serde's wording into the option-level message a playbook author needs.
+fn describe_args_error(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    let inner = err.inner().to_string();
+    let mut name_the_option = true;
+    let message = if let Some(rest) = inner.strip_prefix("unknown field ") {
+        name_the_option = false;
+        let (field, valid) = rest.split_once(", ").unwrap_or((rest, ""));
+        let valid = valid
+            .trim_start_matches("expected one of ")
+            .trim_start_matches("expected ")
+            .replace('`', "");
+        format!(
+            "unsupported option {}; valid options are: {valid}",
+            field.replace('`', "'")
+        )
+    } else if let Some(field) = inner.strip_prefix("missing field ") {
+        format!("missing required option {}", field.replace('`', "'"))
+    } else {
+        inner.replace("unknown variant", "invalid value")
+    };
+    if !name_the_option || path == "." || path.is_empty() {
+        message
+    } else {
+        format!("option '{path}': {message}")
+    }
+}

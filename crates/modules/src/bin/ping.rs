@@ -1,0 +1,4 @@
+//! The `poseidon.deploy.ping` Ansible module.
+fn main() {
+    poseidon_harness::run::<poseidon_modules::ping::Ping>()
+}

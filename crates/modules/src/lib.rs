@@ -1,0 +1,10 @@
+//! The `poseidon.deploy` modules. Each module is a type implementing
+//! [`poseidon_harness::Module`] here, and a three-line `main` in `src/bin/`.
+//!
+//! Option groups shared by several modules are written once, in their own file.
+
+pub mod feature_flag;
+pub mod feature_flag_info;
+pub mod ping;
+mod redis_options;
+mod who;

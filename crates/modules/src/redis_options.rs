@@ -1,0 +1,52 @@
+//! The Redis connection options, shared by the flag modules (documented once per
+//! module in the sidecar docs under "Redis connection").
+
+use std::time::Duration;
+
+use poseidon::flags::RedisConfig;
+use poseidon_harness::{InvalidOption, Secret};
+
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 5;
+
+pub(crate) fn default_url() -> String {
+    RedisConfig::DEFAULT_URL.to_owned()
+}
+
+pub(crate) fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
+/// Validates `redis_url`, `redis_password` and `redis_timeout`.
+pub(crate) fn redis_config(
+    url: &str,
+    password: Option<&Secret>,
+    timeout_secs: u64,
+) -> Result<RedisConfig, InvalidOption> {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if !matches!(scheme, Some("redis" | "rediss" | "redis+unix" | "unix")) {
+        return Err(InvalidOption::new(
+            "redis_url",
+            "must start with redis://, rediss:// (TLS) or redis+unix://",
+        ));
+    }
+    // A password inside the URL is a secret too: mask it wherever the URL is shown.
+    if let Some((_, password)) = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+    {
+        poseidon_harness::register_secret(password);
+    }
+    if timeout_secs == 0 || timeout_secs > 3600 {
+        return Err(InvalidOption::new(
+            "redis_timeout",
+            "must be between 1 and 3600 seconds",
+        ));
+    }
+    Ok(RedisConfig {
+        url: url.to_owned(),
+        password: password.map(|p| p.expose().to_owned()),
+        timeout: Duration::from_secs(timeout_secs),
+    })
+}

@@ -1,0 +1,24 @@
+//! Real services for Poseidon's tests, started by the tests themselves.
+//!
+//! - [`RedisServer`]: a private `redis-server` on a free loopback port, gone on drop;
+//! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
+//!   freshly built module binaries, and `ansible-playbook` runs against it;
+//! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
+
+mod ansible;
+mod redis_server;
+mod wait;
+
+pub use ansible::{Ansible, Collection, PlaybookRun};
+pub use redis_server::RedisServer;
+pub use wait::{free_port, wait_until};
+
+use std::path::PathBuf;
+
+/// The repository's root, for committed fixtures (sidecar docs, playbooks).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the testkit crate lives in <repo>/crates/testkit")
+}
