@@ -6,7 +6,7 @@
 --       8 "1" to delete the old mirror key, 9 audit stream length, 10.. hash field/value pairs
 local current = redis.call('HGET', KEYS[1], 'version') or '0'
 if current ~= ARGV[1] then
-  return {'conflict', current}
+  return {'conflict', current, ''}
 end
 local t = redis.call('TIME')
 local now = string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))
@@ -31,4 +31,4 @@ end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*',
   'action', ARGV[2], 'actor', ARGV[4], 'at', now, 'version', version,
   'before', ARGV[5], 'after', ARGV[6])
-return {'ok', version}
+return {'ok', version, now}

@@ -117,11 +117,16 @@ impl FlagStore {
             info = info.set_redis_settings(settings);
         }
         let client = redis::Client::open(info).map_err(failed)?;
-        let conn = client
+        let mut conn = client
             .get_connection_with_timeout(config.timeout)
             .map_err(failed)?;
         conn.set_read_timeout(Some(config.timeout))
             .and_then(|()| conn.set_write_timeout(Some(config.timeout)))
+            .map_err(failed)?;
+        // The connection is lazy about authentication: ask once, so that a wrong
+        // password fails here, named as a connection failure.
+        redis::cmd("PING")
+            .query::<String>(&mut conn)
             .map_err(failed)?;
         Ok(FlagStore { conn, endpoint })
     }
@@ -259,22 +264,20 @@ impl FlagStore {
                 invocation.arg(field).arg(value);
             }
         }
-        let (status, version): (String, String) = invocation
+        let (status, version, at): (String, u64, String) = invocation
             .invoke(&mut self.conn)
             .map_err(self.redis_error(format!("writing flag '{name}'")))?;
         if status != "ok" {
             return Ok(Commit::Conflict);
         }
-        let after = match &plan.after {
-            None => None,
-            // Re-read for the server-side bookkeeping (time, version) just written.
-            Some(_) => self.get(name)?,
-        };
-        debug_assert!(
-            after
-                .as_ref()
-                .is_none_or(|r| r.version.to_string() == version)
-        );
+        // Built from what was written rather than read back: by the time a read
+        // arrived, another writer could have changed the flag again.
+        let after = plan.after.clone().map(|flag| FlagRecord {
+            flag,
+            version,
+            updated_at_ms: at.parse().unwrap_or(0),
+            updated_by: actor.to_owned(),
+        });
         Ok(Commit::Written(after))
     }
 

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what Poseidon needs to build, test and run on the local default, and starts
+# the services that are not running. Safe to run again: it only does what is missing.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+apt_updated=false
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  if [ "$apt_updated" = false ]; then
+    $sudo apt-get update -qq
+    apt_updated=true
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# System packages: Redis for flags and tests, musl-gcc for static module binaries
+# (ring, under rustls, compiles C), python3-venv where the python is Debian's.
+apt_install redis-server musl-tools
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
+
+# Rust: the musl target for module binaries; fall back to the host target where it
+# cannot be added (the build script says so).
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust (rustup) first" >&2
+  exit 1
+fi
+if ! rustup target list --installed 2>/dev/null | grep -qx "$POSEIDON_MODULE_TARGET"; then
+  log "adding Rust target $POSEIDON_MODULE_TARGET"
+  rustup target add "$POSEIDON_MODULE_TARGET" >/dev/null 2>&1 \
+    || echo "warning: rustup could not add $POSEIDON_MODULE_TARGET; modules will be built for the host" >&2
+fi
+
+# The controller: ansible-core, pinned, in a virtualenv of its own.
+if [ "$("$POSEIDON_VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)' 2>/dev/null)" != "$ANSIBLE_CORE_VERSION" ]; then
+  log "creating $POSEIDON_VENV with ansible-core $ANSIBLE_CORE_VERSION"
+  python3 -m venv "$POSEIDON_VENV"
+  "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check "ansible-core==$ANSIBLE_CORE_VERSION"
+fi
+
+# Services of the local default. Tests start private servers of their own; the main
+# job (site.yml) uses the machine's Redis on 127.0.0.1:6379.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting redis-server on 127.0.0.1:6379"
+  mkdir -p "$POSEIDON_CACHE/redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir "$POSEIDON_CACHE/redis" --logfile "$POSEIDON_CACHE/redis/redis.log"
+  for _ in $(seq 100); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "redis-server did not start" >&2; exit 1; }
+fi
