@@ -62,7 +62,10 @@ impl Module for Probe {
             }
             other => Ok(Plan::Change {
                 change: other.to_owned(),
-                diff: Diff::new(json!({"name": null}), json!({"name": other, "token": token})),
+                diff: Diff::new(
+                    json!({"name": null}),
+                    json!({"name": other, "token": token}),
+                ),
                 facts: Facts::from_iter([("planned".to_owned(), json!(true))]),
             }),
         }
@@ -100,12 +103,18 @@ fn success_reports_changed_and_facts_without_diff_unless_asked() {
 
 #[test]
 fn check_mode_reports_the_plan_and_never_applies() {
-    let result = run(json!({"name": "check-only", "_ansible_check_mode": "yes", "_ansible_diff": 1}));
+    let result =
+        run(json!({"name": "check-only", "_ansible_check_mode": "yes", "_ansible_diff": 1}));
     assert_eq!(result["changed"], true);
     assert_eq!(result["planned"], true);
     assert!(result.get("made").is_none());
     assert_eq!(result["diff"]["after"]["name"], "check-only");
-    assert!(!APPLIED_NAMES.lock().unwrap().contains(&"check-only".to_owned()));
+    assert!(
+        !APPLIED_NAMES
+            .lock()
+            .unwrap()
+            .contains(&"check-only".to_owned())
+    );
 }
 
 #[test]
@@ -130,18 +139,30 @@ fn unknown_ansible_keys_are_ignored() {
 
 #[test]
 fn wrong_types_name_the_option() {
-    failed_with(&run(json!({"name": "x", "count": "many"})), "option 'count'");
+    failed_with(
+        &run(json!({"name": "x", "count": "many"})),
+        "option 'count'",
+    );
     failed_with(&run(json!({"name": "x", "count": 1000})), "option 'count'");
-    failed_with(&run(json!({"name": "x", "enabled": "perhaps"})), "option 'enabled'");
+    failed_with(
+        &run(json!({"name": "x", "enabled": "perhaps"})),
+        "option 'enabled'",
+    );
     failed_with(&run(json!({"name": ["x"]})), "option 'name'");
     failed_with(&run(json!({"count": 1})), "missing required option 'name'");
-    failed_with(&run(json!({"name": ""})), "option 'name': must not be empty");
+    failed_with(
+        &run(json!({"name": ""})),
+        "option 'name': must not be empty",
+    );
 }
 
 #[test]
 fn booleans_as_ansible_writes_them() {
     for yes in ["yes", "On", "TRUE", "1", "y"] {
-        assert_eq!(run(json!({"name": "same", "enabled": yes}))["failed"], false);
+        assert_eq!(
+            run(json!({"name": "same", "enabled": yes}))["failed"],
+            false
+        );
     }
 }
 
@@ -165,7 +186,10 @@ fn secrets_are_masked_in_messages_diffs_warnings_and_invocation() {
     failed_with(&typed, "option 'token'");
     for result in [error, panic, diff, warn, typed] {
         let text = result.to_string();
-        assert!(!text.contains(token) && !text.contains("987654321"), "{text}");
+        assert!(
+            !text.contains(token) && !text.contains("987654321"),
+            "{text}"
+        );
     }
 }
 

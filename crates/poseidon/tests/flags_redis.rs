@@ -70,10 +70,18 @@ fn a_change_is_written_once_with_one_audit_entry() {
     assert!(members.is_empty());
     let history = flags.history(&search, 10).unwrap();
     assert_eq!(
-        history.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        history
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
         ["create", "delete"]
     );
-    assert!(!flags.change(&search, &Desired::Absent, "carol").unwrap().changed);
+    assert!(
+        !flags
+            .change(&search, &Desired::Absent, "carol")
+            .unwrap()
+            .changed
+    );
 }
 
 #[test]
@@ -115,9 +123,13 @@ fn mirror_key_follows_the_state_and_is_repaired_when_tampered_with() {
             .unwrap()
     };
 
-    flags.change(&search, &off(FlagState::Enabled), "t").unwrap();
+    flags
+        .change(&search, &off(FlagState::Enabled), "t")
+        .unwrap();
     assert_eq!(get(&mut redis).as_deref(), Some("false"));
-    flags.change(&search, &off(FlagState::Disabled), "t").unwrap();
+    flags
+        .change(&search, &off(FlagState::Disabled), "t")
+        .unwrap();
     assert_eq!(get(&mut redis).as_deref(), Some("true"));
 
     // Somebody sets the plain key by hand: the next run puts it back.
@@ -126,13 +138,24 @@ fn mirror_key_follows_the_state_and_is_repaired_when_tampered_with() {
         .arg("false")
         .query(&mut redis)
         .unwrap();
-    let repair = flags.change(&search, &off(FlagState::Disabled), "t").unwrap();
+    let repair = flags
+        .change(&search, &off(FlagState::Disabled), "t")
+        .unwrap();
     assert!(repair.changed);
     assert_eq!(get(&mut redis).as_deref(), Some("true"));
-    assert!(!flags.change(&search, &off(FlagState::Disabled), "t").unwrap().changed);
+    assert!(
+        !flags
+            .change(&search, &off(FlagState::Disabled), "t")
+            .unwrap()
+            .changed
+    );
 
     flags.change(&search, &Desired::Absent, "t").unwrap();
-    assert_eq!(get(&mut redis), None, "deleting the flag deletes its mirror key");
+    assert_eq!(
+        get(&mut redis),
+        None,
+        "deleting the flag deletes its mirror key"
+    );
 }
 
 #[test]
@@ -159,9 +182,16 @@ fn percentage_rollout_is_sticky_and_close_to_the_setting() {
         .iter()
         .map(|s| record.flag.is_enabled(&Subject::user(s)))
         .collect();
-    assert_eq!(first, second, "the same subject always gets the same answer");
+    assert_eq!(
+        first, second,
+        "the same subject always gets the same answer"
+    );
     assert!(flags.is_enabled(&flag, &Subject::user("vip")).unwrap());
-    assert!(!flags.is_enabled(&name("missing"), &Subject::user("vip")).unwrap());
+    assert!(
+        !flags
+            .is_enabled(&name("missing"), &Subject::user("vip"))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -224,7 +254,11 @@ fn twenty_concurrent_writers_lose_no_update_and_audit_each_change_once() {
                         }
                     };
                     let change = flags
-                        .change(&flag, &Desired::Present(update), &format!("writer-{writer}"))
+                        .change(
+                            &flag,
+                            &Desired::Present(update),
+                            &format!("writer-{writer}"),
+                        )
                         .unwrap();
                     changes += usize::from(change.changed);
                 }
@@ -249,7 +283,11 @@ fn twenty_concurrent_writers_lose_no_update_and_audit_each_change_once() {
         .arg("poseidon:flag:contended:audit")
         .query(&mut raw(&server))
         .unwrap();
-    assert_eq!(audit_len, 1 + WRITERS * ROUNDS, "one audit entry per real change");
+    assert_eq!(
+        audit_len,
+        1 + WRITERS * ROUNDS,
+        "one audit entry per real change"
+    );
     let history = flags.history(&flag, 1_000).unwrap();
     let versions: Vec<u64> = history.iter().map(|e| e.version).collect();
     let expected: Vec<u64> = (1..=(1 + WRITERS * ROUNDS) as u64).collect();
@@ -266,5 +304,8 @@ fn a_malformed_flag_is_reported_not_guessed() {
         .query(&mut raw(&server))
         .unwrap();
     let err = store(&server).get(&name("broken")).unwrap_err().to_string();
-    assert!(err.contains("poseidon:flag:broken") && err.contains("sideways"), "{err}");
+    assert!(
+        err.contains("poseidon:flag:broken") && err.contains("sideways"),
+        "{err}"
+    );
 }

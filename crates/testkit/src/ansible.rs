@@ -93,7 +93,7 @@ pub struct PlaybookRun {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
-    /// The `ansible.builtin.json` callback's report, for runs made with [`Ansible::playbook`].
+    /// The `json_report` callback's report (tests/ansible/callback_plugins), for runs made with [`Ansible::playbook`].
     pub report: Value,
 }
 
@@ -132,7 +132,11 @@ impl Ansible {
             .env("ANSIBLE_RETRY_FILES_ENABLED", "false")
             .stdin(Stdio::null());
         if json {
-            cmd.env("ANSIBLE_STDOUT_CALLBACK", "ansible.builtin.json");
+            cmd.env(
+                "ANSIBLE_CALLBACK_PLUGINS",
+                repo_root().join("tests/ansible/callback_plugins"),
+            )
+            .env("ANSIBLE_STDOUT_CALLBACK", "json_report");
         }
         Ok(cmd)
     }

@@ -1,0 +1,27 @@
+//! The module binaries end to end: as processes fed bad input, and through real
+//! `ansible-playbook` runs against a private Redis. One test binary for all of it.
+
+mod ansible_flags;
+mod process_input;
+
+use std::path::Path;
+
+use poseidon_testkit::{Ansible, Collection};
+
+/// The collection with this build's module binaries, and a runner for it.
+pub fn ansible() -> (Collection, Ansible) {
+    let modules: [(&str, &Path); 3] = [
+        (
+            "feature_flag",
+            Path::new(env!("CARGO_BIN_EXE_feature_flag")),
+        ),
+        (
+            "feature_flag_info",
+            Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
+        ),
+        ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+    ];
+    let collection = Collection::assemble(&modules).expect("assembling the collection");
+    let runner = Ansible::new(&collection).expect("preparing ansible-playbook");
+    (collection, runner)
+}
