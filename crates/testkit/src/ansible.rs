@@ -119,13 +119,18 @@ impl Ansible {
     fn command(&self, playbook_yaml: &str, json: bool) -> Result<Command> {
         let playbook = self.work.path().join("playbook.yml");
         std::fs::write(&playbook, playbook_yaml)?;
-        let mut cmd = Command::new(ansible_command("ansible-playbook")?);
+        let mut cmd = self.base_command(json)?;
         cmd.current_dir(self.work.path())
             .arg("-i")
             .arg("inventory.ini")
             .arg(&playbook)
-            .env("ANSIBLE_CONFIG", self.work.path().join("ansible.cfg"))
-            .env("ANSIBLE_COLLECTIONS_PATH", &self.collections)
+            .env("ANSIBLE_CONFIG", self.work.path().join("ansible.cfg"));
+        Ok(cmd)
+    }
+
+    fn base_command(&self, json: bool) -> Result<Command> {
+        let mut cmd = Command::new(ansible_command("ansible-playbook")?);
+        cmd.env("ANSIBLE_COLLECTIONS_PATH", &self.collections)
             .env("ANSIBLE_LOCAL_TEMP", self.work.path().join("tmp"))
             .env("ANSIBLE_LOCALHOST_WARNING", "false")
             .env("ANSIBLE_NOCOLOR", "1")
@@ -141,18 +146,24 @@ impl Ansible {
         Ok(cmd)
     }
 
+    /// Runs one of the repository's playbooks (`site.yml`) as a user would from the root
+    /// of a clone, with the repository's ansible.cfg and inventory, but this runner's
+    /// collection; with the JSON callback.
+    pub fn repo_playbook(&self, playbook: &str, args: &[&str]) -> Result<PlaybookRun> {
+        let root = repo_root();
+        let mut cmd = self.base_command(true)?;
+        cmd.current_dir(&root)
+            .env("ANSIBLE_CONFIG", root.join("ansible.cfg"))
+            .arg(playbook)
+            .args(args);
+        PlaybookRun::with_report(PlaybookRun::from_output(cmd.output()?))
+    }
+
     /// Runs a playbook with the JSON callback; `args` are extra command-line arguments
     /// (`--check`, `--diff`, `-e`, ...).
     pub fn playbook(&self, playbook_yaml: &str, args: &[&str]) -> Result<PlaybookRun> {
         let output = self.command(playbook_yaml, true)?.args(args).output()?;
-        let run = PlaybookRun::from_output(output);
-        let report = serde_json::from_str(&run.stdout).with_context(|| {
-            format!(
-                "ansible-playbook printed no JSON report\nstdout: {}\nstderr: {}",
-                run.stdout, run.stderr
-            )
-        })?;
-        Ok(PlaybookRun { report, ..run })
+        PlaybookRun::with_report(PlaybookRun::from_output(output))
     }
 
     /// Runs a playbook with the default (human) callback, as a user sees it.
@@ -163,6 +174,21 @@ impl Ansible {
 }
 
 impl PlaybookRun {
+    fn with_report(run: PlaybookRun) -> Result<PlaybookRun> {
+        let report = serde_json::from_str(&run.stdout).with_context(|| {
+            format!(
+                "ansible-playbook printed no JSON report\nstdout: {}\nstderr: {}",
+                run.stdout, run.stderr
+            )
+        })?;
+        Ok(PlaybookRun { report, ..run })
+    }
+
+    /// The PLAY RECAP numbers of `host` (`ok`, `changed`, `failures`, ...).
+    pub fn recap(&self, host: &str) -> Value {
+        self.report["stats"][host].clone()
+    }
+
     fn from_output(output: Output) -> PlaybookRun {
         PlaybookRun {
             success: output.status.success(),
@@ -174,10 +200,15 @@ impl PlaybookRun {
 
     /// Each task's result on `localhost`, in order, with the task's name as `_task`.
     pub fn results(&self) -> Vec<Value> {
+        self.results_of("localhost")
+    }
+
+    /// Each task's result on `host`, in order, with the task's name as `_task`.
+    pub fn results_of(&self, host: &str) -> Vec<Value> {
         let mut results = Vec::new();
         for play in self.report["plays"].as_array().into_iter().flatten() {
             for task in play["tasks"].as_array().into_iter().flatten() {
-                if let Some(result) = task["hosts"].get("localhost") {
+                if let Some(result) = task["hosts"].get(host) {
                     let mut result = result.clone();
                     result["_task"] = task["task"]["name"].clone();
                     results.push(result);

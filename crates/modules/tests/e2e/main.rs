@@ -3,6 +3,7 @@
 
 mod ansible_flags;
 mod process_input;
+mod site_playbook;
 
 use std::path::Path;
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (scripts/setup.sh),
+# then formatting and lints, the module collection, and every cargo test (unit, property,
+# integration against private Redis servers, ansible-playbook runs).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$POSEIDON_ROOT"
+
+"$POSEIDON_ROOT/scripts/setup.sh"
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy --all-targets -D warnings"
+cargo clippy --quiet --locked --workspace --all-targets -- -D warnings
+
+"$POSEIDON_ROOT/scripts/build-collection.sh"
+
+log "the built collection: ansible-doc and a ping through ansible, as shipped"
+for doc in ansible/collections/ansible_collections/poseidon/deploy/plugins/modules/*.yml; do
+  ansible-doc "poseidon.deploy.$(basename "$doc" .yml)" >/dev/null
+done
+ansible all -m poseidon.deploy.ping -o
+
+log "cargo test"
+cargo test --locked --workspace
