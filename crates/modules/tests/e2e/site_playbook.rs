@@ -27,7 +27,11 @@ fn site_converges_then_is_idempotent_and_check_mode_is_clean() {
     assert_eq!(search.flag.state.as_str(), "enabled");
     let mirror: Option<String> = redis::Client::open(redis.url())
         .and_then(|c| c.get_connection())
-        .and_then(|mut c| redis::cmd("GET").arg("featureOffPatientSearch").query(&mut c))
+        .and_then(|mut c| {
+            redis::cmd("GET")
+                .arg("featureOffPatientSearch")
+                .query(&mut c)
+        })
         .unwrap();
     assert_eq!(mirror.as_deref(), Some("false"));
 
