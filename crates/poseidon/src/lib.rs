@@ -3,7 +3,10 @@
 //! One module per capability. Nothing here knows Ansible or its JSON protocol: the
 //! module binaries and the `poseidon` CLI are thin layers over these APIs.
 //!
+//! - `db` (feature `mysql`): MySQL/MariaDB endpoints and versioned schema migrations.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
 
+#[cfg(feature = "mysql")]
+pub mod db;
 pub mod flags;

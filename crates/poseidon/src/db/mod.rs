@@ -1,0 +1,7 @@
+//! MySQL/MariaDB: where a database is ([`Endpoint`]), and the capabilities that work on
+//! one: versioned schema migrations ([`migrate`]).
+
+mod endpoint;
+pub mod migrate;
+
+pub use endpoint::{Endpoint, EndpointError, Tls};
