@@ -1,15 +1,17 @@
 //! Real services for Poseidon's tests, started by the tests themselves.
 //!
-//! - [`RedisServer`]: a private `redis-server` on a free loopback port, gone on drop;
+//! - [`RedisServer`], [`MariaDbServer`]: private servers on free loopback ports, gone on drop;
 //! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
 //!   freshly built module binaries, and `ansible-playbook` runs against it;
 //! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
 
 mod ansible;
+mod mariadb_server;
 mod redis_server;
 mod wait;
 
 pub use ansible::{Ansible, Collection, PlaybookRun};
+pub use mariadb_server::MariaDbServer;
 pub use redis_server::RedisServer;
 pub use wait::{free_port, wait_until};
 
