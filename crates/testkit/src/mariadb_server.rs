@@ -20,11 +20,15 @@ impl MariaDbServer {
     pub fn start() -> Result<MariaDbServer> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
+        // A private tmpdir: concurrent bootstraps sharing /tmp collide on temp table names.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp)?;
         let install = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args(run_as_root())
             .stdin(Stdio::null())
             .output()
@@ -72,6 +76,7 @@ impl MariaDbServer {
                 self.dir.path().join("mariadbd.pid").display()
             ))
             .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--tmpdir={}", self.dir.path().join("tmp").display()))
             .arg("--innodb-buffer-pool-size=128M")
             .arg("--innodb-log-file-size=64M")
             .arg("--max-connections=200")
