@@ -21,9 +21,10 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# System packages: Redis for flags and tests, musl-gcc for static module binaries
-# (ring, under rustls, compiles C), python3-venv where the python is Debian's.
-apt_install redis-server musl-tools
+# System packages: Redis for flags, MariaDB for the database modules (tests start private
+# servers from its binaries), musl-gcc for static module binaries (ring, under rustls,
+# compiles C), python3-venv where the python is Debian's.
+apt_install redis-server mariadb-server mariadb-client musl-tools
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
 
 # Rust: the musl target for module binaries; fall back to the host target where it
@@ -57,4 +58,16 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     sleep 0.1
   done
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "redis-server did not start" >&2; exit 1; }
+fi
+# The deployment database of the local default: MariaDB on 127.0.0.1:3306, root over
+# the local socket (Debian's default). Started directly where there is no systemd.
+if ! mariadb-admin --protocol=socket -uroot status >/dev/null 2>&1; then
+  log "starting mariadbd"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+  for _ in $(seq 300); do
+    mariadb-admin --protocol=socket -uroot status >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  mariadb-admin --protocol=socket -uroot status >/dev/null || { echo "mariadbd did not start" >&2; exit 1; }
 fi

@@ -1,5 +1,6 @@
 //! `poseidon`: Poseidon's capabilities for people and CI pipelines.
 
+mod db;
 mod flag;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ enum Command {
     /// Feature flags in Redis: set, read, list, audit.
     #[command(subcommand)]
     Flag(flag::FlagCommand),
+    /// MySQL/MariaDB: schema migrations.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +45,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         Command::Flag(command) => flag::run(command),
+        Command::Db(command) => db::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -89,3 +89,53 @@ fn bad_input_fails_with_a_message_and_no_password() {
     );
     assert!(!stderr.contains("wrong-pw-e9"), "{stderr}");
 }
+
+/// Two `poseidon db migrate` processes at once on one database: every migration is
+/// applied exactly once, and both processes succeed (the second waits for the lock).
+#[test]
+fn two_migrate_processes_at_once_apply_each_migration_once() {
+    let server = poseidon_testkit::MariaDbServer::start().unwrap();
+    let create = std::process::Command::new("mariadb")
+        .args(["-h127.0.0.1", "-uroot", "-e", "CREATE DATABASE app"])
+        .arg(format!("-P{}", server.port()))
+        .status()
+        .unwrap();
+    assert!(create.success());
+    let dir = tempfile::tempdir().unwrap();
+    for n in 1..=6 {
+        std::fs::write(
+            dir.path().join(format!("V{n}__step.sql")),
+            format!("DO SLEEP(0.05);\nCREATE TABLE t{n} (id INT);"),
+        )
+        .unwrap();
+    }
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("poseidon"))
+            .args(["db", "migrate", "--json", "-D", "app", "--dir"])
+            .arg(dir.path())
+            .arg("--port")
+            .arg(server.port().to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut applied: Vec<usize> = outputs
+        .iter()
+        .map(|o| {
+            assert!(o.status.success());
+            let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+            report["applied"].as_array().unwrap().len()
+        })
+        .collect();
+    applied.sort();
+    assert_eq!(applied, [0, 6]);
+    let count = std::process::Command::new("mariadb")
+        .args(["-h127.0.0.1", "-uroot", "-N", "-e"])
+        .arg("SELECT COUNT(*), COUNT(DISTINCT version) FROM app.poseidon_schema_history")
+        .arg(format!("-P{}", server.port()))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), "6\t6");
+}

@@ -15,13 +15,16 @@
 
 mod context;
 pub mod de;
+mod group;
 mod input;
 mod module;
+mod options;
 mod output;
 mod run;
 mod secrets;
 
 pub use context::Context;
+pub use group::{Grouped, field_names};
 pub use module::{Applied, Diff, Facts, InvalidOption, Module, Plan};
 pub use run::{run, run_with_input};
 pub use secrets::{Secret, mask, register_secret};

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::Context;
 use crate::input::{parse_object, read_raw};
 use crate::module::{Module, Plan};
+use crate::options::describe_error;
 use crate::output::{Outcome, render};
 use crate::secrets::{mask, register_secret};
 
@@ -78,7 +79,7 @@ fn execute<M: Module>(
 fn validate_plan_apply<M: Module>(options: Map<String, Value>, ctx: &Context) -> Outcome {
     let args: M::Args = match serde_path_to_error::deserialize(Value::Object(options)) {
         Ok(args) => args,
-        Err(err) => return Outcome::failed(describe_args_error(&err)),
+        Err(err) => return Outcome::failed(describe_error(&err, &[])),
     };
     let task = match M::validate(args, ctx) {
         Ok(task) => task,
@@ -130,32 +131,4 @@ fn redact_secret_options<M: Module>(options: &Map<String, Value>) -> Map<String,
         }
     }
     shown
-}
-
-/// Turns serde's wording into the option-level message a playbook author needs.
-fn describe_args_error(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    let path = err.path().to_string();
-    let inner = err.inner().to_string();
-    let mut name_the_option = true;
-    let message = if let Some(rest) = inner.strip_prefix("unknown field ") {
-        name_the_option = false;
-        let (field, valid) = rest.split_once(", ").unwrap_or((rest, ""));
-        let valid = valid
-            .trim_start_matches("expected one of ")
-            .trim_start_matches("expected ")
-            .replace('`', "");
-        format!(
-            "unsupported option {}; valid options are: {valid}",
-            field.replace('`', "'")
-        )
-    } else if let Some(field) = inner.strip_prefix("missing field ") {
-        format!("missing required option {}", field.replace('`', "'"))
-    } else {
-        inner.replace("unknown variant", "invalid value")
-    };
-    if !name_the_option || path == "." || path.is_empty() {
-        message
-    } else {
-        format!("option '{path}': {message}")
-    }
 }

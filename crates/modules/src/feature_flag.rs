@@ -7,11 +7,11 @@ use poseidon::flags::{
     Commit, Desired, FlagName, FlagRecord, FlagState, FlagStore, FlagUpdate, ListUpdate, Mirror,
     RedisConfig, Snapshot,
 };
-use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, Secret, de};
+use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::redis_options::{default_timeout, default_url, redis_config};
+use crate::redis_options::RedisOptions;
 use crate::who::default_actor;
 
 pub struct FeatureFlag;
@@ -45,11 +45,6 @@ pub struct Args {
     #[serde(default, deserialize_with = "de::opt_bool")]
     mirror_invert: Option<bool>,
     actor: Option<String>,
-    #[serde(default = "default_url")]
-    redis_url: String,
-    redis_password: Option<Secret>,
-    #[serde(default = "default_timeout", deserialize_with = "de::int")]
-    redis_timeout: u64,
 }
 
 /// A validated task.
@@ -68,20 +63,17 @@ pub struct Change {
 }
 
 impl Module for FeatureFlag {
-    type Args = Args;
+    type Args = Grouped<Args, RedisOptions>;
     type Task = Task;
     type Change = Change;
 
     const SECRET_OPTIONS: &'static [&'static str] = &["redis_password"];
 
-    fn validate(args: Args, _ctx: &Context) -> Result<Task, InvalidOption> {
+    fn validate(options: Self::Args, _ctx: &Context) -> Result<Task, InvalidOption> {
+        let Grouped { own: args, group } = options;
         let name =
             FlagName::new(&args.name).map_err(|e| InvalidOption::new("name", e.to_string()))?;
-        let redis = redis_config(
-            &args.redis_url,
-            args.redis_password.as_ref(),
-            args.redis_timeout,
-        )?;
+        let redis = group.config()?;
         let desired = match args.state {
             State::Absent => {
                 let settings = [
@@ -238,7 +230,7 @@ mod tests {
     use super::*;
 
     fn validate(options: Value) -> Result<Task, InvalidOption> {
-        let args: Args = serde_json::from_value(options).expect("well-typed options");
+        let args = serde_json::from_value(options).expect("well-typed options");
         FeatureFlag::validate(args, &Context::default())
     }
 

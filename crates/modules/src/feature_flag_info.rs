@@ -2,11 +2,11 @@
 //! show their audit trail. Reads only; never reports a change.
 
 use poseidon::flags::{FlagName, FlagStore, RedisConfig, Subject};
-use poseidon_harness::{Applied, Context, Facts, InvalidOption, Module, Plan, Secret, de};
+use poseidon_harness::{Applied, Context, Facts, Grouped, InvalidOption, Module, Plan, de};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::redis_options::{default_timeout, default_url, redis_config};
+use crate::redis_options::RedisOptions;
 
 pub struct FeatureFlagInfo;
 
@@ -23,11 +23,6 @@ pub struct Args {
     subject_groups: Option<Vec<String>>,
     #[serde(default, deserialize_with = "de::int")]
     history: u64,
-    #[serde(default = "default_url")]
-    redis_url: String,
-    redis_password: Option<Secret>,
-    #[serde(default = "default_timeout", deserialize_with = "de::int")]
-    redis_timeout: u64,
 }
 
 #[derive(Debug)]
@@ -40,13 +35,14 @@ pub struct Task {
 }
 
 impl Module for FeatureFlagInfo {
-    type Args = Args;
+    type Args = Grouped<Args, RedisOptions>;
     type Task = Task;
     type Change = ();
 
     const SECRET_OPTIONS: &'static [&'static str] = &["redis_password"];
 
-    fn validate(args: Args, _ctx: &Context) -> Result<Task, InvalidOption> {
+    fn validate(options: Self::Args, _ctx: &Context) -> Result<Task, InvalidOption> {
+        let Grouped { own: args, group } = options;
         let name = args
             .name
             .as_deref()
@@ -73,11 +69,7 @@ impl Module for FeatureFlagInfo {
             subjects: args.subjects.unwrap_or_default(),
             subject_groups: args.subject_groups.unwrap_or_default(),
             history: usize::try_from(args.history).unwrap_or(usize::MAX),
-            redis: redis_config(
-                &args.redis_url,
-                args.redis_password.as_ref(),
-                args.redis_timeout,
-            )?,
+            redis: group.config()?,
         })
     }
 

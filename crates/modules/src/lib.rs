@@ -5,6 +5,8 @@
 
 pub mod feature_flag;
 pub mod feature_flag_info;
+pub mod mysql_migrate;
+mod mysql_options;
 pub mod ping;
 mod redis_options;
 mod who;

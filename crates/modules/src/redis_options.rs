@@ -1,23 +1,44 @@
-//! The Redis connection options, shared by the flag modules (documented once per
-//! module in the sidecar docs under "Redis connection").
+//! The Redis connection options, shared (flat) by the flag modules.
 
 use std::time::Duration;
 
 use poseidon::flags::RedisConfig;
-use poseidon_harness::{InvalidOption, Secret};
+use poseidon_harness::{InvalidOption, Secret, de};
+use serde::Deserialize;
 
-pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 5;
+const DEFAULT_TIMEOUT_SECS: u64 = 5;
 
-pub(crate) fn default_url() -> String {
+/// `redis_url`, `redis_password`, `redis_timeout`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisOptions {
+    #[serde(default = "default_url")]
+    redis_url: String,
+    redis_password: Option<Secret>,
+    #[serde(default = "default_timeout", deserialize_with = "de::int")]
+    redis_timeout: u64,
+}
+
+fn default_url() -> String {
     RedisConfig::DEFAULT_URL.to_owned()
 }
 
-pub(crate) fn default_timeout() -> u64 {
+fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECS
 }
 
-/// Validates `redis_url`, `redis_password` and `redis_timeout`.
-pub(crate) fn redis_config(
+impl RedisOptions {
+    /// Validated connection settings.
+    pub fn config(&self) -> Result<RedisConfig, InvalidOption> {
+        redis_config(
+            &self.redis_url,
+            self.redis_password.as_ref(),
+            self.redis_timeout,
+        )
+    }
+}
+
+fn redis_config(
     url: &str,
     password: Option<&Secret>,
     timeout_secs: u64,

@@ -76,7 +76,10 @@ impl MariaDbServer {
                 self.dir.path().join("mariadbd.pid").display()
             ))
             .arg(format!("--log-error={}", log.display()))
-            .arg(format!("--tmpdir={}", self.dir.path().join("tmp").display()))
+            .arg(format!(
+                "--tmpdir={}",
+                self.dir.path().join("tmp").display()
+            ))
             .arg("--innodb-buffer-pool-size=128M")
             .arg("--innodb-log-file-size=64M")
             .arg("--max-connections=200")

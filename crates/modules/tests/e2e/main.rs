@@ -2,6 +2,7 @@
 //! `ansible-playbook` runs against a private Redis. One test binary for all of it.
 
 mod ansible_flags;
+mod ansible_migrate;
 mod process_input;
 mod site_playbook;
 
@@ -11,7 +12,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 3] = [
+    let modules: [(&str, &Path); 4] = [
         (
             "feature_flag",
             Path::new(env!("CARGO_BIN_EXE_feature_flag")),
@@ -21,6 +22,10 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        (
+            "mysql_migrate",
+            Path::new(env!("CARGO_BIN_EXE_mysql_migrate")),
+        ),
     ];
     let collection = Collection::assemble(&modules).expect("assembling the collection");
     let runner = Ansible::new(&collection).expect("preparing ansible-playbook");

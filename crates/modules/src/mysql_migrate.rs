@@ -1,0 +1,211 @@
+//! `poseidon.deploy.mysql_migrate`: apply versioned schema migrations (Flyway-named
+//! files) to a MySQL/MariaDB database, or repair a failed one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use poseidon::db::Endpoint;
+use poseidon::db::migrate::{
+    DEFAULT_HISTORY_TABLE, MigrateOptions, MigrationSet, Migrator, PlanOptions, Status, Version,
+};
+use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::runtime::Runtime;
+
+use crate::mysql_options::MysqlLogin;
+
+pub struct MysqlMigrate;
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Apply what is pending.
+    #[default]
+    Migrated,
+    /// Mark failed migrations as fixed, so the next run resumes them.
+    Repaired,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    #[serde(alias = "login_db")]
+    database: String,
+    directory: PathBuf,
+    #[serde(default)]
+    state: State,
+    baseline_version: Option<String>,
+    target_version: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_list")]
+    allow_changed: Option<Vec<String>>,
+    #[serde(default = "default_lock_timeout", deserialize_with = "de::int")]
+    lock_timeout: u64,
+    history_table: Option<String>,
+    installed_by: Option<String>,
+}
+
+fn default_lock_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug)]
+pub struct Task {
+    state: State,
+    endpoint: Endpoint,
+    set: MigrationSet,
+    options: MigrateOptions,
+    table: String,
+}
+
+/// The connection the plan was made on, and the runtime it lives in.
+pub struct Change {
+    runtime: Runtime,
+    migrator: Migrator,
+}
+
+fn version(option: &str, text: &str) -> Result<Version, InvalidOption> {
+    text.parse()
+        .map_err(|e: String| InvalidOption::new(option, e))
+}
+
+impl Module for MysqlMigrate {
+    type Args = Grouped<Args, MysqlLogin>;
+    type Task = Task;
+    type Change = Change;
+
+    const SECRET_OPTIONS: &'static [&'static str] = &["login_password"];
+
+    fn validate(options: Self::Args, _ctx: &Context) -> Result<Task, InvalidOption> {
+        let Grouped { own: args, group } = options;
+        if args.database.trim().is_empty() {
+            return Err(InvalidOption::new("database", "must not be empty"));
+        }
+        let endpoint = group.endpoint("", Some(&args.database))?;
+        // The files are read now: a bad directory fails before the database is touched.
+        let set = MigrationSet::load(&args.directory)
+            .map_err(|e| InvalidOption::new("directory", e.to_string()))?;
+        let allow_changed = args
+            .allow_changed
+            .unwrap_or_default()
+            .iter()
+            .map(|v| version("allow_changed", v))
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.lock_timeout > 86_400 {
+            return Err(InvalidOption::new("lock_timeout", "at most 86400 seconds"));
+        }
+        Ok(Task {
+            state: args.state,
+            endpoint,
+            set,
+            table: args
+                .history_table
+                .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_owned()),
+            options: MigrateOptions {
+                plan: PlanOptions {
+                    baseline_version: args
+                        .baseline_version
+                        .as_deref()
+                        .map(|v| version("baseline_version", v))
+                        .transpose()?,
+                    target_version: args
+                        .target_version
+                        .as_deref()
+                        .map(|v| version("target_version", v))
+                        .transpose()?,
+                    allow_changed,
+                },
+                lock_timeout: Duration::from_secs(args.lock_timeout),
+                installed_by: args.installed_by,
+            },
+        })
+    }
+
+    fn plan(task: &Task, _ctx: &Context) -> anyhow::Result<Plan<Change>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let mut migrator = runtime.block_on(Migrator::connect(&task.endpoint, &task.table))?;
+        match task.state {
+            State::Migrated => {
+                let status = runtime.block_on(migrator.status(&task.set, &task.options.plan))?;
+                let mut facts = status_facts(&status);
+                if status.is_up_to_date() {
+                    return Ok(Plan::Unchanged(facts));
+                }
+                facts.insert("pending".into(), json!(status.pending));
+                let diff = Diff::new(
+                    json!({"version": status.current_version}),
+                    json!({
+                        "version": status.version_after(),
+                        "pending": status.pending.iter().map(|s| &s.script).collect::<Vec<_>>(),
+                    }),
+                );
+                Ok(Plan::Change {
+                    change: Change { runtime, migrator },
+                    diff,
+                    facts,
+                })
+            }
+            State::Repaired => {
+                let failed = runtime.block_on(migrator.repair_plan())?;
+                let mut facts = Facts::new();
+                facts.insert("repaired".into(), json!(failed));
+                if failed.is_empty() {
+                    return Ok(Plan::Unchanged(facts));
+                }
+                let diff = Diff::new(json!({"failed": failed}), json!({"failed": []}));
+                Ok(Plan::Change {
+                    change: Change { runtime, migrator },
+                    diff,
+                    facts,
+                })
+            }
+        }
+    }
+
+    fn apply(task: &Task, change: Change, _ctx: &Context) -> anyhow::Result<Applied> {
+        let Change {
+            runtime,
+            mut migrator,
+        } = change;
+        match task.state {
+            State::Migrated => {
+                let report = runtime.block_on(migrator.migrate(&task.set, &task.options))?;
+                let mut facts = Facts::new();
+                facts.insert("applied".into(), json!(report.applied));
+                facts.insert("current_version".into(), json!(report.current_version));
+                facts.insert("missing".into(), json!(report.missing));
+                if let Some(baseline) = &report.baselined {
+                    facts.insert("baselined".into(), json!(baseline));
+                }
+                Ok(Applied {
+                    changed: report.changed(),
+                    facts,
+                    diff: None,
+                })
+            }
+            State::Repaired => {
+                let repaired =
+                    runtime.block_on(migrator.repair(&task.set, task.options.lock_timeout))?;
+                let mut facts = Facts::new();
+                facts.insert("repaired".into(), json!(repaired));
+                Ok(Applied {
+                    changed: !repaired.is_empty(),
+                    facts,
+                    diff: None,
+                })
+            }
+        }
+    }
+}
+
+fn status_facts(status: &Status) -> Facts {
+    let mut facts = Facts::new();
+    facts.insert("current_version".into(), json!(status.current_version));
+    facts.insert("applied".into(), Value::Array(Vec::new()));
+    facts.insert("missing".into(), json!(status.missing));
+    facts
+}
