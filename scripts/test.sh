@@ -20,7 +20,7 @@ log "the built collection: ansible-doc and a ping through ansible, as shipped"
 for doc in ansible/collections/ansible_collections/poseidon/deploy/plugins/modules/*.yml; do
   ansible-doc "poseidon.deploy.$(basename "$doc" .yml)" >/dev/null
 done
-ansible all -m poseidon.deploy.ping -o
+ansible all -m poseidon.deploy.ping
 
 log "cargo test"
 cargo test --locked --workspace
