@@ -20,6 +20,9 @@ pub struct RedisArgs {
     /// Seconds to wait for Redis.
     #[arg(long, default_value_t = 5)]
     redis_timeout: u64,
+    /// CA certificate (PEM) of a rediss:// server, instead of the system's roots.
+    #[arg(long)]
+    redis_ca_cert: Option<std::path::PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -108,6 +111,7 @@ fn connect(args: &RedisArgs) -> Result<FlagStore> {
         url: args.redis_url.clone(),
         password: std::env::var("POSEIDON_REDIS_PASSWORD").ok(),
         timeout: Duration::from_secs(args.redis_timeout.max(1)),
+        ca_cert: args.redis_ca_cert.clone(),
     };
     Ok(FlagStore::connect(&config)?)
 }

@@ -1,5 +1,6 @@
 //! The Redis connection options, shared (flat) by the flag modules.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use poseidon::flags::RedisConfig;
@@ -8,7 +9,7 @@ use serde::Deserialize;
 
 const DEFAULT_TIMEOUT_SECS: u64 = 5;
 
-/// `redis_url`, `redis_password`, `redis_timeout`.
+/// `redis_url`, `redis_password`, `redis_timeout`, `redis_ca_cert`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisOptions {
@@ -17,6 +18,7 @@ pub struct RedisOptions {
     redis_password: Option<Secret>,
     #[serde(default = "default_timeout", deserialize_with = "de::int")]
     redis_timeout: u64,
+    redis_ca_cert: Option<PathBuf>,
 }
 
 fn default_url() -> String {
@@ -30,11 +32,27 @@ fn default_timeout() -> u64 {
 impl RedisOptions {
     /// Validated connection settings.
     pub fn config(&self) -> Result<RedisConfig, InvalidOption> {
-        redis_config(
+        let mut config = redis_config(
             &self.redis_url,
             self.redis_password.as_ref(),
             self.redis_timeout,
-        )
+        )?;
+        if let Some(ca) = &self.redis_ca_cert {
+            if !config.url.starts_with("rediss://") {
+                return Err(InvalidOption::new(
+                    "redis_ca_cert",
+                    "only applies to TLS connections (redis_url starting with rediss://)",
+                ));
+            }
+            if !ca.is_file() {
+                return Err(InvalidOption::new(
+                    "redis_ca_cert",
+                    format!("{} is not a readable file", ca.display()),
+                ));
+            }
+            config.ca_cert = Some(ca.clone());
+        }
+        Ok(config)
     }
 }
 
@@ -69,5 +87,6 @@ fn redis_config(
         url: url.to_owned(),
         password: password.map(|p| p.expose().to_owned()),
         timeout: Duration::from_secs(timeout_secs),
+        ca_cert: None,
     })
 }

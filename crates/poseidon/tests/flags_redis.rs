@@ -295,6 +295,29 @@ fn twenty_concurrent_writers_lose_no_update_and_audit_each_change_once() {
 }
 
 #[test]
+fn rediss_connects_with_the_servers_ca_and_refuses_an_unknown_one() {
+    let server = RedisServer::start_tls().unwrap();
+    let mut config = RedisConfig::new(server.url());
+    assert!(config.url.starts_with("rediss://"));
+    config.ca_cert = Some(server.ca_cert());
+    let mut flags = FlagStore::connect(&config).unwrap();
+    assert!(
+        flags
+            .change(&name("secure"), &enable(), "t")
+            .unwrap()
+            .changed
+    );
+    assert!(flags.get(&name("secure")).unwrap().is_some());
+
+    // Without the CA the system roots do not trust the certificate.
+    let err = FlagStore::connect(&RedisConfig::new(server.url()))
+        .err()
+        .expect("an untrusted certificate must fail")
+        .to_string();
+    assert!(err.contains("connecting to rediss://127.0.0.1"), "{err}");
+}
+
+#[test]
 fn a_malformed_flag_is_reported_not_guessed() {
     let server = RedisServer::start().unwrap();
     let _: () = redis::cmd("HSET")

@@ -14,23 +14,30 @@ pub struct RedisServer {
     child: Child,
     port: u16,
     password: Option<String>,
+    tls: bool,
     _dir: TempDir,
 }
 
 impl RedisServer {
     pub fn start() -> Result<RedisServer> {
-        Self::start_inner(None)
+        Self::start_inner(None, false)
     }
 
     /// A Redis that requires `password` (`requirepass`).
     pub fn start_with_password(password: &str) -> Result<RedisServer> {
-        Self::start_inner(Some(password))
+        Self::start_inner(Some(password), false)
     }
 
-    fn start_inner(password: Option<&str>) -> Result<RedisServer> {
+    /// A Redis that speaks only TLS, with a certificate for 127.0.0.1 signed by a CA of
+    /// its own ([`ca_cert`](Self::ca_cert)); made with the `openssl` command.
+    pub fn start_tls() -> Result<RedisServer> {
+        Self::start_inner(None, true)
+    }
+
+    fn start_inner(password: Option<&str>, tls: bool) -> Result<RedisServer> {
         let mut last_error = None;
         for _ in 0..5 {
-            match Self::try_start(password) {
+            match Self::try_start(password, tls) {
                 Ok(server) => return Ok(server),
                 // Most likely another process took the port between probe and bind.
                 Err(err) => last_error = Some(err),
@@ -39,13 +46,22 @@ impl RedisServer {
         Err(last_error.expect("at least one attempt"))
     }
 
-    fn try_start(password: Option<&str>) -> Result<RedisServer> {
+    fn try_start(password: Option<&str>, tls: bool) -> Result<RedisServer> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let config = dir.path().join("redis.conf");
         // The password goes into a config file, never onto a command line.
+        let listen = if tls {
+            make_certificates(dir.path())?;
+            format!(
+                "port 0\ntls-port {port}\ntls-cert-file {0}/server.pem\ntls-key-file {0}/server.key\ntls-ca-cert-file {0}/ca.pem\ntls-auth-clients no\n",
+                dir.path().display()
+            )
+        } else {
+            format!("port {port}\n")
+        };
         let mut settings = format!(
-            "port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nlogfile {}\n",
+            "{listen}bind 127.0.0.1\nsave \"\"\nappendonly no\ndir {}\nlogfile {}\n",
             dir.path().display(),
             dir.path().join("redis.log").display()
         );
@@ -66,14 +82,19 @@ impl RedisServer {
             child,
             port,
             password: password.map(str::to_owned),
+            tls,
             _dir: dir,
         };
         let log = server._dir.path().join("redis.log");
-        let ready = wait_until(
-            "redis-server to answer PING",
-            Duration::from_secs(10),
-            || server.child.try_wait().ok().flatten().is_some() || ping(port, password),
-        );
+        let ready = wait_until("redis-server to answer", Duration::from_secs(10), || {
+            let answered = if tls {
+                // No TLS client here: the server says when it listens.
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept"))
+            } else {
+                ping(port, password)
+            };
+            answered || server.child.try_wait().ok().flatten().is_some()
+        });
         if let Some(status) = server.child.try_wait()? {
             bail!("redis-server exited ({status}): {}", tail(&log));
         }
@@ -85,9 +106,16 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:<port>/0`; the password, if any, is not in it.
+    /// `redis://127.0.0.1:<port>/0` (`rediss://` for a TLS server); the password, if
+    /// any, is not in it.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn ca_cert(&self) -> std::path::PathBuf {
+        self._dir.path().join("ca.pem")
     }
 
     pub fn password(&self) -> Option<&str> {
@@ -130,6 +158,73 @@ fn ping(port: u16, password: Option<&str>) -> bool {
         }
     }
     true
+}
+
+/// A CA, and a server certificate for 127.0.0.1 and localhost signed by it.
+fn make_certificates(dir: &Path) -> Result<()> {
+    let openssl = |args: &[&str]| -> Result<()> {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .context("running openssl")?;
+        if !output.status.success() {
+            bail!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )?;
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Poseidon test CA",
+    ])?;
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ])?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ])
 }
 
 fn tail(path: &Path) -> String {

@@ -267,3 +267,33 @@ fn no_log_and_secrets_stay_hidden_even_at_vvv() {
             .is_some()
     );
 }
+
+#[test]
+fn flags_over_tls_with_the_servers_ca() {
+    let redis = RedisServer::start_tls().unwrap();
+    let (_collection, ansible) = ansible();
+    let playbook = play(&format!(
+        r#"
+- name: secure
+  poseidon.deploy.feature_flag:
+    name: secure
+    redis_url: "{url}"
+    redis_ca_cert: "{ca}"
+- name: read
+  poseidon.deploy.feature_flag_info:
+    name: secure
+    redis_url: "{url}"
+    redis_ca_cert: "{ca}"
+"#,
+        url = redis.url(),
+        ca = redis.ca_cert().display()
+    ));
+    let run = ansible.playbook(&playbook, &[]).unwrap();
+    assert_eq!(
+        run.task("secure").unwrap()["changed"],
+        true,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.task("read").unwrap()["exists"], true);
+}

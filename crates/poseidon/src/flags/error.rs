@@ -17,6 +17,13 @@ pub enum FlagError {
         source: redis::RedisError,
     },
 
+    #[error("reading the CA certificate {path}: {source}")]
+    CaCert {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("flag '{name}' in Redis is malformed ({detail}); fix or delete key '{key}'")]
     Malformed {
         name: String,

@@ -1,6 +1,7 @@
 //! Flags in Redis: read, plan, write with optimistic concurrency, audit.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::streams::StreamRangeReply;
@@ -33,6 +34,9 @@ pub struct RedisConfig {
     pub password: Option<String>,
     /// Bounds connecting and every command.
     pub timeout: Duration,
+    /// For `rediss://`: the CA (PEM) that signed the server's certificate, instead of the
+    /// system's trusted roots.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -43,6 +47,7 @@ impl RedisConfig {
             url: url.into(),
             password: None,
             timeout: Duration::from_secs(5),
+            ca_cert: None,
         }
     }
 
@@ -116,7 +121,20 @@ impl FlagStore {
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
-        let client = redis::Client::open(info).map_err(failed)?;
+        let client = match &config.ca_cert {
+            None => redis::Client::open(info).map_err(failed)?,
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| FlagError::CaCert {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(info, certificates).map_err(failed)?
+            }
+        };
         let mut conn = client
             .get_connection_with_timeout(config.timeout)
             .map_err(failed)?;
