@@ -1,6 +1,7 @@
 //! MySQL/MariaDB: where a database is ([`Endpoint`]), and the capabilities that work on
-//! one: versioned schema migrations ([`migrate`]).
+//! one: versioned schema migrations ([`migrate`]) and database copies ([`copy`]).
 
+pub mod copy;
 mod endpoint;
 pub mod migrate;
 
