@@ -88,9 +88,14 @@ pub enum DbCommand {
         #[command(flatten)]
         migrations: MigrationArgs,
     },
+    /// Copy a database to another server: consistent, verified, swapped in atomically.
+    Copy(crate::copy::CopyArgs),
 }
 
 pub fn run(command: DbCommand) -> Result<()> {
+    if let DbCommand::Copy(args) = command {
+        return crate::copy::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -188,6 +193,7 @@ async fn run_async(command: DbCommand) -> Result<()> {
                 version_text(status.current_version.as_ref())
             );
         }
+        DbCommand::Copy(_) => unreachable!("handled in run"),
         DbCommand::Repair { migrations } => {
             let (set, mut migrator) = open(&migrations).await?;
             let repaired = migrator.repair(&set, Duration::from_secs(60)).await?;

@@ -1,5 +1,6 @@
 //! `poseidon`: Poseidon's capabilities for people and CI pipelines.
 
+mod copy;
 mod db;
 mod flag;
 
@@ -25,7 +26,7 @@ enum Command {
     /// Feature flags in Redis: set, read, list, audit.
     #[command(subcommand)]
     Flag(flag::FlagCommand),
-    /// MySQL/MariaDB: schema migrations.
+    /// MySQL/MariaDB: schema migrations and database copies.
     #[command(subcommand)]
     Db(db::DbCommand),
 }

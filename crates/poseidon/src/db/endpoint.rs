@@ -94,6 +94,46 @@ impl Endpoint {
         format!("{}@{place}{database}", self.user)
     }
 
+    /// Parses `mysql://user@host:port/database` (`mariadb://` too; every part but the
+    /// host optional). A password in the URL is refused: URLs end up on command lines.
+    pub fn parse_url(url: &str) -> Result<Endpoint, String> {
+        let rest = url
+            .strip_prefix("mysql://")
+            .or_else(|| url.strip_prefix("mariadb://"))
+            .ok_or_else(|| format!("{url:?} does not start with mysql://"))?;
+        let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
+        let (user, place) = match authority.rsplit_once('@') {
+            Some((user, place)) => (Some(user), place),
+            None => (None, authority),
+        };
+        let mut endpoint = Endpoint::default();
+        if let Some(user) = user {
+            if user.contains(':') {
+                return Err("put the password in the environment, not in the URL".into());
+            }
+            endpoint.user = user.to_owned();
+        }
+        let (host, port) = match place.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                Some(
+                    port.parse::<u16>()
+                        .map_err(|_| format!("{port:?} is not a port"))?,
+                ),
+            ),
+            None => (place, None),
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        endpoint.host = host.to_owned();
+        if let Some(port) = port {
+            endpoint.port = port;
+        }
+        endpoint.database = (!database.is_empty()).then(|| database.to_owned());
+        Ok(endpoint)
+    }
+
     /// The same server with another default database.
     pub fn with_database(&self, database: &str) -> Endpoint {
         Endpoint {
@@ -240,6 +280,21 @@ mod tests {
         };
         assert_eq!(endpoint.describe(), "root@127.0.0.1:3306/itrust");
         assert!(!format!("{endpoint:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn urls_without_passwords() {
+        let e = Endpoint::parse_url("mysql://deploy@db.local:3307/itrust").unwrap();
+        assert_eq!(e.describe(), "deploy@db.local:3307/itrust");
+        let e = Endpoint::parse_url("mariadb://127.0.0.1").unwrap();
+        assert_eq!(e.describe(), "root@127.0.0.1:3306");
+        assert!(
+            Endpoint::parse_url("mysql://u:pw@h/db")
+                .unwrap_err()
+                .contains("environment")
+        );
+        assert!(Endpoint::parse_url("postgres://h").is_err());
+        assert!(Endpoint::parse_url("mysql://h:x/db").is_err());
     }
 
     #[test]

@@ -42,7 +42,7 @@ use stream::{Item, copy_item, plan_items};
 pub trait Progress: Send + Sync {
     /// The tables about to be copied, with their estimated rows.
     fn start(&self, _tables: &[(String, u64)]) {}
-    /// `rows` more rows of `table` were streamed; `bytes` so far for the current item.
+    /// `rows` more rows of `table` were streamed, taking `bytes` more bytes.
     fn rows(&self, _table: &str, _rows: u64, _bytes: u64) {}
     /// A phase begins: `load`, `indexes`, `verify`, `swap`.
     fn phase(&self, _phase: &str) {}

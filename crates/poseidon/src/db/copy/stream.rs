@@ -165,7 +165,8 @@ async fn read_rows(
         .await
         .map_err(|e| format!("reading from the source: {e}"))?;
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
-    let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    let (mut rows_reported, mut bytes_reported) = (0u64, 0u64);
     while let Some(row) = result
         .next()
         .await
@@ -179,8 +180,8 @@ async fn read_rows(
             tx.send(Ok(Bytes::from(chunk)))
                 .await
                 .map_err(|_| "the target stopped reading (LOAD DATA failed)".to_owned())?;
-            progress.rows(table, rows - reported, bytes);
-            reported = rows;
+            progress.rows(table, rows - rows_reported, bytes - bytes_reported);
+            (rows_reported, bytes_reported) = (rows, bytes);
         }
     }
     if !buffer.is_empty() {
@@ -189,7 +190,7 @@ async fn read_rows(
             .await
             .map_err(|_| "the target stopped reading (LOAD DATA failed)".to_owned())?;
     }
-    progress.rows(table, rows - reported, bytes);
+    progress.rows(table, rows - rows_reported, bytes - bytes_reported);
     Ok((rows, bytes))
 }
 

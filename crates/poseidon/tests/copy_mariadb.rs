@@ -1,0 +1,479 @@
+//! Database copies between two real MariaDB servers (private, per test): every column
+//! type round-trips, views, triggers and routines follow, the copy is one snapshot while
+//! a writer runs, a corrupted staging row stops the swap, an unchanged source is not
+//! copied again, bad input fails clearly.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row, Value};
+use poseidon::db::Endpoint;
+use poseidon::db::copy::{CopyError, CopyJob, CopyOptions, TableFilter};
+use poseidon_testkit::MariaDbServer;
+
+fn endpoint(server: &MariaDbServer, database: &str) -> Endpoint {
+    Endpoint {
+        port: server.port(),
+        database: Some(database.into()),
+        ..Endpoint::default()
+    }
+}
+
+async fn conn(server: &MariaDbServer, database: Option<&str>) -> Conn {
+    let mut endpoint = endpoint(server, "");
+    endpoint.database = database.map(str::to_owned);
+    endpoint.connect().await.unwrap()
+}
+
+async fn run(conn: &mut Conn, script: &str) {
+    for statement in script.split(";;").map(str::trim).filter(|s| !s.is_empty()) {
+        conn.query_drop(statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+fn options(parallel: usize) -> CopyOptions {
+    CopyOptions {
+        parallel,
+        chunk_rows: 1_000,
+        ..CopyOptions::default()
+    }
+}
+
+/// Every table's rows, read independently of the copy's own verification: raw bytes,
+/// UTC, ordered by every column.
+async fn dump(conn: &mut Conn, database: &str) -> Vec<(String, Vec<Vec<Value>>)> {
+    conn.query_drop("SET NAMES binary, time_zone = '+00:00'")
+        .await
+        .unwrap();
+    let tables: Vec<String> = conn
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            (database,),
+        )
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = conn
+            .exec(
+                "SELECT CONCAT('`', COLUMN_NAME, '`') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (database, &table),
+            )
+            .await
+            .unwrap();
+        let order: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
+        let rows: Vec<Row> = conn
+            .query(format!(
+                "SELECT {} FROM `{database}`.`{table}` ORDER BY {}",
+                columns.join(", "),
+                order.join(", ")
+            ))
+            .await
+            .unwrap();
+        out.push((table, rows.into_iter().map(Row::unwrap).collect()));
+    }
+    out
+}
+
+const FIXTURE: &str = r#"
+CREATE DATABASE build CHARACTER SET utf8mb4;;
+USE build;;
+CREATE TABLE patients (
+  id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  name VARCHAR(100) NOT NULL,
+  nickname VARCHAR(50) NULL,
+  notes TEXT,
+  photo BLOB,
+  balance DECIMAL(12,4),
+  weight FLOAT,
+  height DOUBLE,
+  born DATETIME(6),
+  seen TIMESTAMP(3) NULL,
+  profile JSON,
+  flags BIT(10),
+  blood ENUM('A','B','AB','O'),
+  allergies SET('nuts','milk','eggs'),
+  name_upper VARCHAR(100) AS (UPPER(name)) VIRTUAL,
+  name_len INT AS (CHAR_LENGTH(name)) PERSISTENT,
+  KEY by_name (name),
+  UNIQUE KEY by_nick (nickname)
+) ENGINE=InnoDB;;
+CREATE TABLE visits (
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  patient_id INT NOT NULL,
+  at DATETIME NOT NULL,
+  CONSTRAINT fk_patient FOREIGN KEY (patient_id) REFERENCES patients (id)
+) ENGINE=InnoDB;;
+CREATE TABLE log_no_key (msg VARCHAR(20), n INT) ENGINE=InnoDB;;
+CREATE TABLE legacy_latin1 (id INT PRIMARY KEY, label VARCHAR(20)) DEFAULT CHARSET=latin1;;
+CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(50));;
+SET time_zone = '+05:00';;
+INSERT INTO patients (name, nickname, notes, photo, balance, weight, height, born, seen, profile, flags, blood, allergies) VALUES
+  ('Ada', '', 'tab\there, newline\nthere, back\\slash', NULL, 1234.5678, 3.1415927, 2.718281828459045, '1815-12-10 01:02:03.456789', '2024-03-01 12:00:00.123', '{"a": [1, 2, {"b": null}]}', b'1010101010', 'AB', 'nuts,eggs'),
+  ('Bob 😀', NULL, NULL, '', -0.0001, -1.5e-10, 1e300, '2000-01-01 00:00:00.000000', '1999-12-31 23:59:59.999', '[]', b'0000000000', NULL, ''),
+  ('Zoë', 'z', '', NULL, 0, 0, -0, NULL, NULL, NULL, b'1111111111', 'O', 'milk');;
+SET time_zone = SYSTEM;;
+UPDATE patients SET photo = (SELECT CONCAT_WS('', {bytes})) WHERE id = 1;;
+INSERT INTO visits (patient_id, at) VALUES (1, '2024-01-01 10:00:00'), (2, '2024-01-02 11:00:00'), (1, '2024-01-03 12:00:00');;
+INSERT INTO log_no_key VALUES ('dup', 1), ('dup', 1), (NULL, NULL), ('', 0);;
+INSERT INTO legacy_latin1 VALUES (1, 'café'), (2, 'naïve');;
+INSERT INTO audit (what) VALUES ('x');;
+INSERT INTO patients (name) VALUES ('temporary');;
+DELETE FROM patients WHERE name = 'temporary';;
+CREATE VIEW adults AS SELECT id, name FROM patients WHERE born < '2005-01-01';;
+CREATE VIEW adult_names AS SELECT name FROM adults;;
+CREATE TRIGGER visits_ai AFTER INSERT ON visits FOR EACH ROW INSERT INTO audit (what) VALUES (CONCAT('visit ', NEW.id));;
+CREATE PROCEDURE add_visit(IN p INT) BEGIN INSERT INTO visits (patient_id, at) VALUES (p, NOW()); END;;
+CREATE FUNCTION visit_count(p INT) RETURNS INT READS SQL DATA RETURN (SELECT COUNT(*) FROM visits WHERE patient_id = p);;
+CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0
+"#;
+
+fn fixture() -> String {
+    // A BLOB holding every byte value once.
+    let bytes: Vec<String> = (0..=255)
+        .map(|b| format!("CHAR({b} USING binary)"))
+        .collect();
+    FIXTURE.replace("{bytes}", &bytes.join(", "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_and_object_round_trips() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    // An existing target database with other tables: they are replaced.
+    run(
+        &mut conn(&target, None).await,
+        "CREATE DATABASE live;; CREATE TABLE live.old_stuff (id INT);; CREATE TABLE live.patients (id INT)",
+    )
+    .await;
+
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        options(2),
+    )
+    .unwrap();
+    let report = job.run(false).await.unwrap();
+    assert!(report.copied);
+    assert_eq!(report.tables.len(), 5);
+    assert_eq!(
+        report.objects, 6,
+        "2 views, 1 trigger, 1 procedure, 1 function, 1 event"
+    );
+
+    let expected = dump(&mut conn(&source, None).await, "build").await;
+    let copied = dump(&mut conn(&target, None).await, "live").await;
+    assert_eq!(
+        copied.len(),
+        expected.len(),
+        "old_stuff is gone, nothing else added"
+    );
+    for ((name, want), (copied_name, got)) in expected.iter().zip(&copied) {
+        assert_eq!(name, copied_name);
+        assert_eq!(want, got, "table {name} differs");
+    }
+
+    let mut live = conn(&target, Some("live")).await;
+    let photo: Vec<u8> = live
+        .query_first("SELECT photo FROM patients WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        photo,
+        (0..=255).collect::<Vec<u8>>(),
+        "every byte value survives"
+    );
+    let (upper, len): (String, i32) = live
+        .query_first("SELECT name_upper, name_len FROM patients WHERE id = 2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (upper.as_str(), len),
+        ("BOB 😀", 5),
+        "generated columns recomputed"
+    );
+    let auto_increment: u64 = live
+        .query_first("SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'live' AND TABLE_NAME = 'patients'")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(auto_increment, 5, "the counter survives the deleted row 4");
+    let names: Vec<String> = live
+        .query("SELECT name FROM adult_names ORDER BY name")
+        .await
+        .unwrap();
+    assert_eq!(names, ["Ada", "Bob 😀"]);
+    live.query_drop("CALL add_visit(3)").await.unwrap();
+    let (visits, audit): (i64, i64) = live
+        .query_first(
+            "SELECT visit_count(3), (SELECT COUNT(*) FROM audit WHERE what LIKE 'visit %')",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (visits, audit),
+        (1, 1),
+        "procedure, function and trigger work on the copy"
+    );
+    let indexes: i64 = live
+        .query_first("SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = 'live' AND TABLE_NAME = 'patients'")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(indexes, 3, "primary key plus the two deferred indexes");
+    let fk: i64 = live
+        .query_first("SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = 'live'")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fk, 1);
+    let leftovers: Vec<String> = live
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'live\\_\\_%'")
+        .await
+        .unwrap();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_source_is_not_copied_again() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        options(2),
+    )
+    .unwrap();
+    assert!(job.run(false).await.unwrap().copied);
+
+    let mut watch = conn(&target, None).await;
+    let status = |name: &'static str| format!("SHOW GLOBAL STATUS LIKE '{name}'");
+    let loads_before: Option<(String, u64)> = watch.query_first(status("Com_load")).await.unwrap();
+    let renames_before: Option<(String, u64)> =
+        watch.query_first(status("Com_rename_table")).await.unwrap();
+    let plan = job.plan().await.unwrap();
+    assert!(plan.up_to_date, "{}", plan.reason);
+    let again = job.run(false).await.unwrap();
+    assert!(!again.copied);
+    let loads_after: Option<(String, u64)> = watch.query_first(status("Com_load")).await.unwrap();
+    let renames_after: Option<(String, u64)> =
+        watch.query_first(status("Com_rename_table")).await.unwrap();
+    assert_eq!(loads_before, loads_after, "no LOAD DATA ran");
+    assert_eq!(renames_before, renames_after, "no RENAME TABLE ran");
+
+    // A change on the source, or on the target, makes the next run copy.
+    run(
+        &mut conn(&source, Some("build")).await,
+        "UPDATE patients SET weight = 70 WHERE id = 3",
+    )
+    .await;
+    let plan = job.plan().await.unwrap();
+    assert!(!plan.up_to_date);
+    assert!(plan.reason.contains("patients"), "{}", plan.reason);
+    assert!(job.run(false).await.unwrap().copied);
+    run(
+        &mut conn(&target, Some("live")).await,
+        "DELETE FROM visits WHERE id = 3",
+    )
+    .await;
+    let plan = job.plan().await.unwrap();
+    assert!(
+        plan.reason
+            .contains("target's tables were changed since the last copy: visits"),
+        "{}",
+        plan.reason
+    );
+    assert!(job.run(false).await.unwrap().copied);
+    assert!(job.plan().await.unwrap().up_to_date);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_is_one_snapshot_while_a_writer_moves_money() {
+    const ROWS: u64 = 60_000;
+    const BALANCE: u64 = 100;
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    let mut setup = conn(&source, None).await;
+    run(
+        &mut setup,
+        "CREATE DATABASE bank;; USE bank;;
+         CREATE TABLE a (id INT PRIMARY KEY, balance BIGINT NOT NULL);;
+         CREATE TABLE b (id INT PRIMARY KEY, balance BIGINT NOT NULL)",
+    )
+    .await;
+    for table in ["a", "b"] {
+        setup
+            .query_drop(format!(
+                "INSERT INTO bank.{table} SELECT seq, {BALANCE} FROM seq_1_to_{ROWS}"
+            ))
+            .await
+            .unwrap();
+    }
+
+    // Transfers between a row of `a` and a row of `b`, one transaction each: the total
+    // never changes, and `a` and `b` are read by different snapshot connections.
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, commits) = (stop.clone(), commits.clone());
+        let mut conn = conn(&source, Some("bank")).await;
+        tokio::spawn(async move {
+            let mut i: u64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let (from, to) = (i * 7919 % ROWS + 1, i * 104_729 % ROWS + 1);
+                let mut tx = conn.start_transaction(Default::default()).await.unwrap();
+                tx.exec_drop("UPDATE a SET balance = balance - 3 WHERE id = ?", (from,))
+                    .await
+                    .unwrap();
+                tx.exec_drop("UPDATE b SET balance = balance + 3 WHERE id = ?", (to,))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Let some transfers happen before the copy starts, so they overlap it.
+    poseidon_testkit::wait_until("the writer to commit", Duration::from_secs(30), || {
+        commits.load(Ordering::Relaxed) > 20
+    })
+    .unwrap();
+    let before = commits.load(Ordering::Relaxed);
+    let job = CopyJob::new(
+        endpoint(&source, "bank"),
+        endpoint(&target, "bank"),
+        CopyOptions {
+            parallel: 2,
+            chunk_rows: 10_000,
+            ..CopyOptions::default()
+        },
+    )
+    .unwrap();
+    let report = job.copy().await.unwrap();
+    let during = commits.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(during > 0, "the writer must have committed during the copy");
+    assert_eq!(report.rows, 2 * ROWS);
+
+    let total: String = conn(&target, Some("bank"))
+        .await
+        .query_first(
+            "SELECT CAST((SELECT SUM(balance) FROM a) + (SELECT SUM(balance) FROM b) AS CHAR)",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        total,
+        (2 * ROWS * BALANCE).to_string(),
+        "the copy is one point in time ({during} transfers overlapped it)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_staging_row_fails_verification_and_the_target_stays() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    run(
+        &mut conn(&target, None).await,
+        "CREATE DATABASE live;; CREATE TABLE live.patients (id INT PRIMARY KEY, name VARCHAR(10));; INSERT INTO live.patients VALUES (1, 'before')",
+    )
+    .await;
+    let before = dump(&mut conn(&target, None).await, "live").await;
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        options(2),
+    )
+    .unwrap();
+
+    let loaded = job.load().await.unwrap();
+    run(
+        &mut conn(&target, None).await,
+        "UPDATE live__poseidon_staging.patients SET balance = balance + 1 WHERE id = 2",
+    )
+    .await;
+    let err = job.verify(&loaded).await.unwrap_err();
+    assert!(matches!(err, CopyError::Verification { .. }), "{err}");
+    assert!(
+        err.to_string().contains("patients: source has 3 rows"),
+        "{err}"
+    );
+    job.discard_staging().await;
+    assert_eq!(
+        dump(&mut conn(&target, None).await, "live").await,
+        before,
+        "the target was not touched"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_fails_clearly() {
+    let source = MariaDbServer::start().unwrap();
+    run(
+        &mut conn(&source, None).await,
+        "CREATE DATABASE build;; CREATE TABLE build.t (id INT);; CREATE USER reader@'%' IDENTIFIED BY 'right-pw';; GRANT SELECT ON build.* TO reader@'%'",
+    )
+    .await;
+    let target = endpoint(&source, "copy");
+
+    let mut unreachable = endpoint(&source, "build");
+    unreachable.port = poseidon_testkit::free_port();
+    let err = CopyJob::new(unreachable, target.clone(), options(1))
+        .unwrap()
+        .plan()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("connecting to root@127.0.0.1:"),
+        "{err}"
+    );
+
+    let mut wrong = endpoint(&source, "build");
+    wrong.user = "reader".into();
+    wrong.password = Some("wrong-pw-copy".into());
+    let err = CopyJob::new(wrong, target.clone(), options(1))
+        .unwrap()
+        .plan()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Access denied for user 'reader'"), "{err}");
+    assert!(!err.contains("wrong-pw-copy"), "{err}");
+
+    let err = CopyJob::new(endpoint(&source, "nowhere"), target.clone(), options(1))
+        .unwrap()
+        .plan()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nowhere"), "{err}");
+
+    let mut only = options(1);
+    only.filter = TableFilter {
+        only: Some(vec!["t".into(), "ghost".into()]),
+        exclude: vec![],
+    };
+    let err = CopyJob::new(endpoint(&source, "build"), target, only)
+        .unwrap()
+        .plan()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table \"ghost\" is not in build (asked for in tables); its tables are: t"),
+        "{err}"
+    );
+}
