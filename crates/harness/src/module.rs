@@ -93,7 +93,8 @@ pub trait Module {
     /// The change [`apply`](Module::apply) makes.
     type Change;
 
-    /// Options whose values are masked in every output, even when they fail to parse.
+    /// Options whose values are masked in every output, even when they fail to parse;
+    /// `group.name` names an option inside a dict option.
     const SECRET_OPTIONS: &'static [&'static str] = &[];
 
     fn validate(args: Self::Args, ctx: &Context) -> Result<Self::Task, InvalidOption>;

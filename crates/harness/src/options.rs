@@ -28,9 +28,11 @@ pub(crate) fn describe_error(
         Some(field) => format!("missing required option {}", field.replace('`', "'")),
         None => inner.replace("unknown variant", "invalid value"),
     };
-    // A message from a nested group already names its option.
-    if path == "." || path.is_empty() || message.starts_with("option '") {
+    if path == "." || path.is_empty() {
         message
+    } else if let Some(rest) = message.strip_prefix("option '") {
+        // A message from a nested group names the option inside it: `source.login_port`.
+        format!("option '{path}.{rest}")
     } else {
         format!("option '{path}': {message}")
     }

@@ -66,7 +66,7 @@ fn execute<M: Module>(
     // Secrets are registered before anything can fail, so that no message (a type
     // error on the secret option itself included) can echo them.
     for name in M::SECRET_OPTIONS {
-        if let Some(value) = options.get(*name) {
+        if let Some(value) = lookup(&mut options, name) {
             register_value(value);
         }
     }
@@ -124,11 +124,21 @@ fn register_value(value: &Value) {
 fn redact_secret_options<M: Module>(options: &Map<String, Value>) -> Map<String, Value> {
     let mut shown = options.clone();
     for name in M::SECRET_OPTIONS {
-        if let Some(value) = shown.get_mut(*name)
+        if let Some(value) = lookup(&mut shown, name)
             && !value.is_null()
         {
             *value = Value::String(NO_LOG_PLACEHOLDER.to_owned());
         }
     }
     shown
+}
+
+/// The option at `path`: a name, or `group.name` inside a dict option.
+fn lookup<'a>(options: &'a mut Map<String, Value>, path: &str) -> Option<&'a mut Value> {
+    let mut parts = path.split('.');
+    let mut value = options.get_mut(parts.next()?)?;
+    for part in parts {
+        value = value.as_object_mut()?.get_mut(part)?;
+    }
+    Some(value)
 }

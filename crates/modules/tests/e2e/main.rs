@@ -1,6 +1,7 @@
 //! The module binaries end to end: as processes fed bad input, and through real
 //! `ansible-playbook` runs against a private Redis. One test binary for all of it.
 
+mod ansible_copy;
 mod ansible_flags;
 mod ansible_migrate;
 mod process_input;
@@ -12,7 +13,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 4] = [
+    let modules: [(&str, &Path); 5] = [
         (
             "feature_flag",
             Path::new(env!("CARGO_BIN_EXE_feature_flag")),
@@ -22,6 +23,7 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        ("mysql_copy", Path::new(env!("CARGO_BIN_EXE_mysql_copy"))),
         (
             "mysql_migrate",
             Path::new(env!("CARGO_BIN_EXE_mysql_migrate")),
