@@ -25,7 +25,7 @@ pub struct CopyArgs {
     /// Leave these tables out (repeatable or comma-separated).
     #[arg(long, value_delimiter = ',')]
     exclude_tables: Vec<String>,
-    /// Pipelines working at once (default: cores).
+    /// Pipelines working at once (default: twice the cores).
     #[arg(long)]
     parallel: Option<usize>,
     /// Keep the replaced tables in <target>__poseidon_backup.

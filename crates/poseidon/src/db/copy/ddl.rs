@@ -41,12 +41,11 @@ pub fn split_create_table(create: &str) -> SplitTable {
     }
     // Removing the last definitions can leave a trailing comma before the closing line.
     let mut lines: Vec<String> = kept.iter().map(|l| (*l).to_owned()).collect();
-    if let Some(close) = lines.iter().rposition(|l| l.starts_with(')')) {
-        if let Some(previous) = close.checked_sub(1).and_then(|i| lines.get_mut(i)) {
-            if let Some(stripped) = previous.strip_suffix(',') {
-                *previous = stripped.to_owned();
-            }
-        }
+    if let Some(close) = lines.iter().rposition(|l| l.starts_with(')'))
+        && let Some(previous) = close.checked_sub(1).and_then(|i| lines.get_mut(i))
+        && let Some(stripped) = previous.strip_suffix(',')
+    {
+        *previous = stripped.to_owned();
     }
     SplitTable {
         create: lines.join("\n"),

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::ddl::quote_ident;
 use super::encode::push_row;
+use super::fingerprint::{RowSum, SumAlgorithm};
 use super::schema::Table;
 use super::{CopyError, Progress};
 
@@ -57,11 +58,19 @@ pub fn plan_items(tables: &[Table], bounds: &[Option<(i64, i64)>], chunk_rows: u
             }),
         }
     }
-    items.sort_by(|a, b| b.estimated_rows.cmp(&a.estimated_rows));
+    items.sort_by_key(|item| std::cmp::Reverse(item.estimated_rows));
     items
 }
 
-/// Copies one item; returns (rows, bytes) streamed.
+/// What one item moved: rows, bytes, and the content sum of its rows.
+pub struct Moved {
+    pub rows: u64,
+    pub bytes: u64,
+    pub sum: RowSum,
+}
+
+/// Copies one item, summing its rows as they pass.
+#[allow(clippy::too_many_arguments)]
 pub async fn copy_item(
     reader: &mut Conn,
     writer: &mut Conn,
@@ -69,8 +78,9 @@ pub async fn copy_item(
     staging_db: &str,
     table: &Table,
     item: &Item,
+    algorithm: SumAlgorithm,
     progress: &dyn Progress,
-) -> Result<(u64, u64), CopyError> {
+) -> Result<Moved, CopyError> {
     let columns: Vec<_> = table.stored_columns().collect();
     let select_list: Vec<String> = columns
         .iter()
@@ -136,7 +146,7 @@ pub async fn copy_item(
 
     let name = table.name.as_str();
     let read = async move {
-        let outcome = read_rows(reader, &select, &tx, name, progress).await;
+        let outcome = read_rows(reader, &select, &tx, name, algorithm, progress).await;
         if let Err(reason) = &outcome {
             // Make LOAD DATA fail rather than commit a partial table.
             let _ = tx.send(Err(std::io::Error::other(reason.clone()))).await;
@@ -148,9 +158,9 @@ pub async fn copy_item(
         table: table.name.clone(),
         reason,
     };
-    let counts = read.map_err(failed)?;
+    let moved = read.map_err(failed)?;
     loaded.map_err(|e| failed(format!("LOAD DATA on the target: {e}")))?;
-    Ok(counts)
+    Ok(moved)
 }
 
 async fn read_rows(
@@ -158,8 +168,10 @@ async fn read_rows(
     select: &str,
     tx: &mpsc::Sender<std::io::Result<Bytes>>,
     table: &str,
+    algorithm: SumAlgorithm,
     progress: &dyn Progress,
-) -> Result<(u64, u64), String> {
+) -> Result<Moved, String> {
+    let mut sum = RowSum::new(algorithm);
     let mut result = reader
         .query_iter(select)
         .await
@@ -172,7 +184,12 @@ async fn read_rows(
         .await
         .map_err(|e| format!("reading from the source: {e}"))?
     {
-        push_row(&mut buffer, (0..row.len()).filter_map(|i| row.as_ref(i)));
+        let values = || (0..row.len()).filter_map(|i| row.as_ref(i));
+        push_row(&mut buffer, values());
+        sum.add_row(values().map(|value| match value {
+            mysql_async::Value::Bytes(bytes) => Some(bytes.as_slice()),
+            _ => None,
+        }));
         rows += 1;
         if buffer.len() >= CHUNK_BYTES {
             bytes += buffer.len() as u64;
@@ -191,7 +208,7 @@ async fn read_rows(
             .map_err(|_| "the target stopped reading (LOAD DATA failed)".to_owned())?;
     }
     progress.rows(table, rows - rows_reported, bytes - bytes_reported);
-    Ok((rows, bytes))
+    Ok(Moved { rows, bytes, sum })
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
         .await
         .map_err(sql.err("listing the target's triggers"))?;
     for (trigger, table) in &triggers {
-        if leaving.iter().any(|t| *t == table) {
+        if leaving.contains(&table) {
             conn.query_drop(format!(
                 "DROP TRIGGER {}.{}",
                 quote_ident(target),
