@@ -3,6 +3,7 @@
 mod copy;
 mod db;
 mod flag;
+mod hook;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -29,6 +30,9 @@ enum Command {
     /// MySQL/MariaDB: schema migrations and database copies.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Push to deploy: the git hook, and its journal.
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,11 +49,13 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Flag(command) => flag::run(command),
-        Command::Db(command) => db::run(command),
+        Command::Flag(command) => flag::run(command).map(|()| 0),
+        Command::Db(command) => db::run(command).map(|()| 0),
+        Command::Hook(command) => hook::run(command),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(0) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
             eprintln!("poseidon: {err:#}");
             std::process::ExitCode::FAILURE

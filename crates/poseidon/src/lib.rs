@@ -4,9 +4,12 @@
 //! module binaries and the `poseidon` CLI are thin layers over these APIs.
 //!
 //! - `db` (feature `mysql`): MySQL/MariaDB endpoints and versioned schema migrations.
+//! - `hook` (feature `hook`): push to deploy, the git hook.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
 
 #[cfg(feature = "mysql")]
 pub mod db;
 pub mod flags;
+#[cfg(feature = "hook")]
+pub mod hook;

@@ -1,4 +1,7 @@
-//! The `poseidon flag` commands against a private, password-protected Redis.
+//! The `poseidon` command end to end: flags against a private Redis, migrations and
+//! copies against private MariaDB servers, the git hook with real git (`hook`).
+
+mod hook;
 
 use assert_cmd::Command;
 use poseidon_testkit::RedisServer;

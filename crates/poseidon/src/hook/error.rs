@@ -1,0 +1,30 @@
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum HookError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad hook configuration: {0}")]
+    Config(String),
+    #[error("reading the pushed refs: {0}")]
+    Input(String),
+    #[error("another deployment is running ({holder}); gave up waiting after {waited_secs} s")]
+    Busy { holder: String, waited_secs: u64 },
+    #[error("checking out {commit}: {reason}")]
+    Checkout { commit: String, reason: String },
+}
+
+impl HookError {
+    pub fn io(path: &Path, source: std::io::Error) -> HookError {
+        HookError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
