@@ -29,7 +29,7 @@ if grep -q fail version.txt; then echo "boom: the deployment broke" >&2; exit 3;
 "#;
 
 fn git(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new("git")
+    Command::new("git")
         .args(args)
         .current_dir(dir)
         .env("GIT_AUTHOR_NAME", "Tester")
@@ -37,8 +37,7 @@ fn git(dir: &Path, args: &[&str]) -> Output {
         .env("GIT_COMMITTER_NAME", "Tester")
         .env("GIT_COMMITTER_EMAIL", "t@example.org")
         .output()
-        .expect("running git");
-    output
+        .expect("running git")
 }
 
 fn git_ok(dir: &Path, args: &[&str]) -> String {
