@@ -5,6 +5,7 @@
 
 pub mod feature_flag;
 pub mod feature_flag_info;
+pub mod git_push_deploy;
 pub mod mysql_copy;
 pub mod mysql_migrate;
 mod mysql_options;

@@ -3,6 +3,7 @@
 
 mod ansible_copy;
 mod ansible_flags;
+mod ansible_git_push_deploy;
 mod ansible_migrate;
 mod process_input;
 mod site_playbook;
@@ -13,7 +14,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 5] = [
+    let modules: [(&str, &Path); 6] = [
         (
             "feature_flag",
             Path::new(env!("CARGO_BIN_EXE_feature_flag")),
@@ -23,6 +24,10 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        (
+            "git_push_deploy",
+            Path::new(env!("CARGO_BIN_EXE_git_push_deploy")),
+        ),
         ("mysql_copy", Path::new(env!("CARGO_BIN_EXE_mysql_copy"))),
         (
             "mysql_migrate",

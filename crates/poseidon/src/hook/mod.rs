@@ -14,6 +14,7 @@ mod checkout;
 mod command;
 mod config;
 mod error;
+pub mod install;
 pub mod journal;
 mod lock;
 mod updates;
