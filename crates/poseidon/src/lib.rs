@@ -5,6 +5,7 @@
 //!
 //! - `db` (feature `mysql`): MySQL/MariaDB endpoints and versioned schema migrations.
 //! - `hook` (feature `hook`): push to deploy, the git hook.
+//! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
 
@@ -13,3 +14,5 @@ pub mod db;
 pub mod flags;
 #[cfg(feature = "hook")]
 pub mod hook;
+#[cfg(feature = "war")]
+pub mod war;

@@ -1,0 +1,298 @@
+//! The two ways onto Tomcat: its Manager's text API, or the `webapps` directory watched
+//! by its auto-deployer. Both speak parallel deployment (`<context>##<version>`).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+
+use super::{WarError, archive, version};
+
+/// A version of the context that Tomcat has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub version: String,
+    pub running: bool,
+}
+
+/// Tomcat Manager credentials and address.
+#[derive(Clone)]
+pub struct Manager {
+    /// e.g. `http://127.0.0.1:8080/manager`.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Manager {{ url: {}, user: {} }}", self.url, self.user)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Manager(Manager),
+    Webapps(PathBuf),
+}
+
+impl Target {
+    /// The versions of `/context` Tomcat knows (manager), or whose WAR is in place (webapps).
+    pub fn list(&self, context: &str) -> Result<Vec<Deployed>, WarError> {
+        match self {
+            Target::Manager(manager) => {
+                let text = manager.call("list", &[])?;
+                Ok(parse_list(&text, context))
+            }
+            Target::Webapps(dir) => {
+                let prefix = version::war_name(context, "");
+                let prefix = prefix.trim_end_matches(".war");
+                let mut found = Vec::new();
+                for entry in std::fs::read_dir(dir)
+                    .map_err(|e| WarError::io(dir, e))?
+                    .flatten()
+                {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if let Some(version) = name
+                        .strip_prefix(prefix)
+                        .and_then(|v| v.strip_suffix(".war"))
+                    {
+                        found.push(Deployed {
+                            version: version.to_owned(),
+                            running: true,
+                        });
+                    }
+                }
+                found.sort_by(|a, b| a.version.cmp(&b.version));
+                Ok(found)
+            }
+        }
+    }
+
+    /// Puts `war` live as `version`; returns its SHA-256 as read while delivering.
+    pub fn deploy(&self, context: &str, version: &str, war: &Path) -> Result<String, WarError> {
+        match self {
+            Target::Manager(manager) => {
+                let sha256 = archive::sha256_of(war)?;
+                let mut file = File::open(war).map_err(|e| WarError::io(war, e))?;
+                let path = format!("/{context}");
+                manager.put_war(&[("path", path.as_str()), ("version", version)], &mut file)?;
+                Ok(sha256)
+            }
+            Target::Webapps(dir) => deliver(war, dir, &version::war_name(context, version)),
+        }
+    }
+
+    pub fn undeploy(&self, context: &str, version: &str) -> Result<(), WarError> {
+        match self {
+            Target::Manager(manager) => {
+                let path = format!("/{context}");
+                manager.call("undeploy", &[("path", path.as_str()), ("version", version)])?;
+                Ok(())
+            }
+            Target::Webapps(dir) => {
+                let file = dir.join(version::war_name(context, version));
+                match std::fs::remove_file(&file) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(WarError::io(&file, e)),
+                }
+            }
+        }
+    }
+}
+
+/// Writes `war` to a hidden temporary file in `dir` (same file system, a name the
+/// auto-deployer ignores), fsyncs it, renames it to `name` and fsyncs the directory:
+/// Tomcat never sees a half-written WAR (Bugzilla 57765), and a kill leaves at most the
+/// hidden file, removed by the next delivery.
+pub fn deliver(war: &Path, dir: &Path, name: &str) -> Result<String, WarError> {
+    let temporary = dir.join(format!(".{name}.poseidon-tmp"));
+    let final_path = dir.join(name);
+    let mut source = File::open(war).map_err(|e| WarError::io(war, e))?;
+    let mut file = File::create(&temporary).map_err(|e| WarError::io(&temporary, e))?;
+    let written =
+        archive::copy_hashing(&mut source, &mut file).and_then(|sha| file.sync_all().map(|()| sha));
+    let sha256 = match written {
+        Ok(sha) => sha,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(WarError::io(&temporary, e));
+        }
+    };
+    std::fs::rename(&temporary, &final_path).map_err(|e| WarError::io(&final_path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WarError::io(dir, e))?;
+    Ok(sha256)
+}
+
+/// Removes hidden temporary files a killed delivery left in `dir`.
+pub fn clean_leftovers(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".poseidon-tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Parses `/manager/text/list`. Lines are `path:state:sessions:docbase` (Tomcat 7 and
+/// later) or `path:state:sessions` (older); the version is the docbase's `##` suffix.
+pub fn parse_list(text: &str, context: &str) -> Vec<Deployed> {
+    let wanted = format!("/{context}");
+    let mut found = Vec::new();
+    for line in text.lines().skip(1) {
+        let parts: Vec<&str> = line.trim().split(':').collect();
+        if parts.len() < 3 || parts[0] != wanted {
+            continue;
+        }
+        let version = parts
+            .get(3)
+            .and_then(|docbase| docbase.split_once("##"))
+            .map(|(_, v)| v.to_owned())
+            .unwrap_or_default();
+        found.push(Deployed {
+            version,
+            running: parts[1] == "running",
+        });
+    }
+    found.sort_by(|a, b| a.version.cmp(&b.version));
+    found
+}
+
+/// The first line of a Manager answer decides: `OK - ...` or `FAIL - ...`.
+fn verdict(command: &str, text: &str) -> Result<(), WarError> {
+    let first = text.lines().next().unwrap_or("").trim();
+    if first.starts_with("OK") {
+        Ok(())
+    } else {
+        Err(WarError::Manager {
+            command: command.to_owned(),
+            answer: first.to_owned(),
+        })
+    }
+}
+
+impl Manager {
+    fn agent(&self) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(self.timeout))
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    fn authorization(&self) -> String {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.user, self.password));
+        format!("Basic {token}")
+    }
+
+    fn url(&self, command: &str, query: &[(&str, &str)]) -> String {
+        let mut url = format!("{}/text/{command}", self.url.trim_end_matches('/'));
+        for (i, (key, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(key);
+            url.push('=');
+            url.push_str(&percent_encode(value));
+        }
+        url
+    }
+
+    fn read(
+        &self,
+        command: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, WarError> {
+        let mut response = response.map_err(|e| WarError::Http {
+            url: self.url(command, &[]),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        if status == 401 || status == 403 {
+            return Err(WarError::Manager {
+                command: command.into(),
+                answer: format!(
+                    "HTTP {status}: the manager refused user {:?} (needs the manager-script role)",
+                    self.user
+                ),
+            });
+        }
+        verdict(command, &text)?;
+        Ok(text)
+    }
+
+    pub fn call(&self, command: &str, query: &[(&str, &str)]) -> Result<String, WarError> {
+        let response = self
+            .agent()
+            .get(&self.url(command, query))
+            .header("Authorization", &self.authorization())
+            .call();
+        self.read(command, response)
+    }
+
+    fn put_war(&self, query: &[(&str, &str)], war: &mut File) -> Result<String, WarError> {
+        let response = self
+            .agent()
+            .put(&self.url("deploy", query))
+            .header("Authorization", &self.authorization())
+            .header("Content-Type", "application/octet-stream")
+            .send(ureq::SendBody::from_reader(war));
+        self.read("deploy", response)
+    }
+}
+
+fn percent_encode(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_list_formats() {
+        let text = "OK - Listed applications for virtual host [localhost]\n/manager:running:0:/usr/share/tomcat10-admin/manager\n/itrust:running:2:itrust##000002\n/itrust:running:0:itrust##000003\n/other:stopped:0:other\n";
+        let found = parse_list(text, "itrust");
+        assert_eq!(
+            found.iter().map(|d| d.version.as_str()).collect::<Vec<_>>(),
+            ["000002", "000003"]
+        );
+        let old = "OK - Listed applications\n/itrust:running:0\n";
+        assert_eq!(parse_list(old, "itrust")[0].version, "");
+    }
+
+    #[test]
+    fn only_the_first_line_decides() {
+        assert!(
+            verdict(
+                "deploy",
+                "OK - Deployed application at context path [/x]\nFAIL is in the body"
+            )
+            .is_ok()
+        );
+        let err = verdict(
+            "deploy",
+            "FAIL - Application already exists at path [/x]\nOK",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("FAIL - Application already exists")
+        );
+    }
+}
