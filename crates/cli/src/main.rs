@@ -4,6 +4,7 @@ mod copy;
 mod db;
 mod flag;
 mod hook;
+mod war;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -33,6 +34,9 @@ enum Command {
     /// Push to deploy: the git hook, and its journal.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// WAR deployment onto Tomcat: deploy, roll back, list releases.
+    #[command(subcommand)]
+    War(war::WarCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Flag(command) => flag::run(command).map(|()| 0),
         Command::Db(command) => db::run(command).map(|()| 0),
         Command::Hook(command) => hook::run(command),
+        Command::War(command) => war::run(command).map(|()| 0),
     };
     match result {
         Ok(0) => std::process::ExitCode::SUCCESS,

@@ -11,4 +11,5 @@ pub mod mysql_migrate;
 mod mysql_options;
 pub mod ping;
 mod redis_options;
+pub mod war_deploy;
 mod who;

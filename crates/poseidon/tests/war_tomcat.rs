@@ -41,6 +41,14 @@ fn spec(tomcat: &TomcatServer, target: Target, war: &Path, record: &Path, build:
     }
 }
 
+/// The same with a short health timeout, for a release that is expected to fail it.
+fn failing(mut spec: WarSpec) -> WarSpec {
+    if let Some(health) = &mut spec.health {
+        health.timeout = Duration::from_secs(6);
+    }
+    spec
+}
+
 fn deploy(spec: &WarSpec) -> Result<war::Report, WarError> {
     let prepared = war::prepare(spec)?;
     war::deploy(spec, &prepared)
@@ -156,13 +164,13 @@ fn manager_cutover_health_gate_retirement_and_rollback() {
     );
 
     // v3 fails its health check: undeployed, v2 keeps serving, the record says so.
-    let err = deploy(&spec(
+    let err = deploy(&failing(spec(
         &tomcat,
         target.clone(),
         &wars.bad,
         record.path(),
         "v3",
-    ))
+    )))
     .unwrap_err();
     let message = err.to_string();
     assert!(
@@ -179,13 +187,13 @@ fn manager_cutover_health_gate_retirement_and_rollback() {
     );
 
     // A WAR that fails at start-up is caught the same way.
-    let err = deploy(&spec(
+    let err = deploy(&failing(spec(
         &tomcat,
         target.clone(),
         &wars.broken,
         record.path(),
         "v4",
-    ))
+    )))
     .unwrap_err();
     assert!(matches!(err, WarError::Unhealthy { .. }), "{err}");
     assert!(get(&tomcat.url("/app/health")).1.contains("build v2"));

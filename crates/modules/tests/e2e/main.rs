@@ -5,6 +5,7 @@ mod ansible_copy;
 mod ansible_flags;
 mod ansible_git_push_deploy;
 mod ansible_migrate;
+mod ansible_war;
 mod process_input;
 mod site_playbook;
 
@@ -14,7 +15,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 6] = [
+    let modules: [(&str, &Path); 7] = [
         (
             "feature_flag",
             Path::new(env!("CARGO_BIN_EXE_feature_flag")),
@@ -24,6 +25,7 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        ("war_deploy", Path::new(env!("CARGO_BIN_EXE_war_deploy"))),
         (
             "git_push_deploy",
             Path::new(env!("CARGO_BIN_EXE_git_push_deploy")),

@@ -1,0 +1,155 @@
+//! `poseidon war deploy|rollback|list`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use poseidon::war::{self, HealthCheck, Manager, Record, Source, Target, WarSpec};
+
+/// Where Tomcat is. The manager password comes from POSEIDON_MANAGER_PASSWORD, never
+/// from an argument.
+#[derive(Args)]
+pub struct TomcatArgs {
+    /// The context path, e.g. /itrust.
+    #[arg(long)]
+    context: String,
+    /// Deliver through the Tomcat Manager at this URL instead of the webapps directory.
+    #[arg(long)]
+    manager_url: Option<String>,
+    #[arg(long, default_value = "deployer")]
+    manager_user: String,
+    /// Tomcat's appBase.
+    #[arg(long, default_value = "/var/lib/tomcat10/webapps")]
+    webapps_dir: PathBuf,
+    /// Where the release record and the lock are kept.
+    #[arg(long, default_value = "/var/lib/poseidon/war")]
+    record_dir: PathBuf,
+    /// The URL a healthy release answers (200).
+    #[arg(long)]
+    health_url: Option<String>,
+    /// Text the healthy answer contains.
+    #[arg(long)]
+    health_contains: Option<String>,
+    #[arg(long, default_value_t = 120)]
+    health_timeout: u64,
+    #[arg(long, default_value_t = 3)]
+    keep_releases: usize,
+}
+
+#[derive(Subcommand)]
+pub enum WarCommand {
+    /// Put a WAR live (zero downtime, health-gated).
+    Deploy {
+        /// The WAR file.
+        #[arg(long, conflicts_with = "url")]
+        src: Option<PathBuf>,
+        /// The WAR's URL.
+        #[arg(long)]
+        url: Option<String>,
+        /// Its expected SHA-256.
+        #[arg(long)]
+        sha256: Option<String>,
+        #[command(flatten)]
+        tomcat: TomcatArgs,
+    },
+    /// Return to the previous release.
+    Rollback {
+        #[command(flatten)]
+        tomcat: TomcatArgs,
+    },
+    /// Show the release record.
+    List {
+        #[command(flatten)]
+        tomcat: TomcatArgs,
+    },
+}
+
+fn spec(tomcat: &TomcatArgs, source: Option<Source>, sha256: Option<String>) -> Result<WarSpec> {
+    let target = match &tomcat.manager_url {
+        Some(url) => Target::Manager(Manager {
+            url: url.clone(),
+            user: tomcat.manager_user.clone(),
+            password: std::env::var("POSEIDON_MANAGER_PASSWORD")
+                .context("the manager password goes in POSEIDON_MANAGER_PASSWORD")?,
+            timeout: Duration::from_secs(300),
+        }),
+        None => Target::Webapps(tomcat.webapps_dir.clone()),
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Ok(WarSpec {
+        context: tomcat.context.trim_matches('/').to_owned(),
+        source,
+        sha256,
+        target,
+        health: tomcat.health_url.as_ref().map(|url| HealthCheck {
+            url: url.clone(),
+            status: 200,
+            contains: tomcat.health_contains.clone(),
+            timeout: Duration::from_secs(tomcat.health_timeout),
+        }),
+        keep_releases: tomcat.keep_releases,
+        record_dir: tomcat.record_dir.clone(),
+        lock_timeout: Duration::from_secs(600),
+        deployed_by: format!("{user} (poseidon war)"),
+        schema_version: None,
+    })
+}
+
+pub fn run(command: WarCommand) -> Result<()> {
+    match command {
+        WarCommand::Deploy {
+            src,
+            url,
+            sha256,
+            tomcat,
+        } => {
+            let source = match (src, url) {
+                (Some(path), _) => Source::Path(path),
+                (None, Some(url)) => Source::Url {
+                    url,
+                    timeout: Duration::from_secs(300),
+                },
+                (None, None) => anyhow::bail!("give --src or --url"),
+            };
+            let spec = spec(&tomcat, Some(source), sha256)?;
+            let prepared = war::prepare(&spec)?;
+            if prepared.up_to_date {
+                println!("{} is already live", &prepared.sha256[..12]);
+                return Ok(());
+            }
+            let report = war::deploy(&spec, &prepared)?;
+            println!(
+                "live: /{} version {} (previous {}); retired {:?}",
+                spec.context,
+                report.version.unwrap_or_default(),
+                report.previous.unwrap_or_else(|| "none".into()),
+                report.retired
+            );
+        }
+        WarCommand::Rollback { tomcat } => {
+            let report = war::rollback(&spec(&tomcat, None, None)?)?;
+            println!(
+                "rolled back /{}: {} is live again (was {})",
+                tomcat.context.trim_matches('/'),
+                report.version.unwrap_or_default(),
+                report.previous.unwrap_or_default()
+            );
+        }
+        WarCommand::List { tomcat } => {
+            let record = Record::load(&tomcat.record_dir, tomcat.context.trim_matches('/'))?;
+            for release in &record.releases {
+                println!(
+                    "{}  {:<12} {}  {} by {}  previous {}",
+                    release.version,
+                    release.state,
+                    &release.sha256[..release.sha256.len().min(12)],
+                    release.deployed_at,
+                    release.by,
+                    release.previous.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
+}

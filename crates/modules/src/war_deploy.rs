@@ -1,0 +1,272 @@
+//! `poseidon.deploy.war_deploy`: put a WAR live on Tomcat, zero-downtime and
+//! health-gated, or roll back to the previous release.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use poseidon::war::{self, HealthCheck, Manager, Prepared, Source, Target, WarSpec};
+use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, Secret, de};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::who::default_actor;
+
+pub struct WarDeploy;
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    #[default]
+    Deployed,
+    RolledBack,
+}
+
+#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    #[default]
+    Webapps,
+    Manager,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Args {
+    context: String,
+    #[serde(default)]
+    state: State,
+    src: Option<PathBuf>,
+    url: Option<String>,
+    sha256: Option<String>,
+    #[serde(default)]
+    mode: DeliveryMode,
+    #[serde(default = "default_webapps")]
+    webapps_dir: PathBuf,
+    #[serde(default = "default_manager_url")]
+    manager_url: String,
+    #[serde(default = "default_manager_user")]
+    manager_user: String,
+    manager_password: Option<Secret>,
+    health_url: Option<String>,
+    #[serde(default = "default_status", deserialize_with = "de::int")]
+    health_status: u16,
+    health_contains: Option<String>,
+    #[serde(default = "default_health_timeout", deserialize_with = "de::int")]
+    health_timeout: u64,
+    #[serde(default = "default_keep", deserialize_with = "de::int")]
+    keep_releases: usize,
+    #[serde(default = "default_record_dir")]
+    record_dir: PathBuf,
+    #[serde(default = "default_lock_timeout", deserialize_with = "de::int")]
+    lock_timeout: u64,
+    #[serde(default = "default_url_timeout", deserialize_with = "de::int")]
+    url_timeout: u64,
+    schema_version: Option<String>,
+    deployed_by: Option<String>,
+}
+
+fn default_webapps() -> PathBuf {
+    PathBuf::from("/var/lib/tomcat10/webapps")
+}
+fn default_manager_url() -> String {
+    "http://127.0.0.1:8080/manager".into()
+}
+fn default_manager_user() -> String {
+    "deployer".into()
+}
+fn default_status() -> u16 {
+    200
+}
+fn default_health_timeout() -> u64 {
+    120
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_record_dir() -> PathBuf {
+    PathBuf::from("/var/lib/poseidon/war")
+}
+fn default_lock_timeout() -> u64 {
+    600
+}
+fn default_url_timeout() -> u64 {
+    300
+}
+
+pub struct Task {
+    state: State,
+    spec: WarSpec,
+}
+
+/// What apply gets from plan.
+pub enum Change {
+    Deploy(Box<Prepared>),
+    Rollback,
+}
+
+impl Module for WarDeploy {
+    type Args = Args;
+    type Task = Task;
+    type Change = Change;
+
+    const SECRET_OPTIONS: &'static [&'static str] = &["manager_password"];
+
+    fn validate(args: Args, _ctx: &Context) -> Result<Task, InvalidOption> {
+        let context = args.context.trim_matches('/').to_owned();
+        if context.contains("##") || context.contains(char::is_whitespace) || context.contains("..")
+        {
+            return Err(InvalidOption::new(
+                "context",
+                "must be a context path such as /itrust (no '##', spaces or '..')",
+            ));
+        }
+        let source = match (&args.src, &args.url, args.state) {
+            (Some(_), Some(_), _) => {
+                return Err(InvalidOption::new("src", "give src or url, not both"));
+            }
+            (Some(path), None, _) => Some(Source::Path(path.clone())),
+            (None, Some(url), _) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(InvalidOption::new(
+                        "url",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+                Some(Source::Url {
+                    url: url.clone(),
+                    timeout: Duration::from_secs(args.url_timeout.max(1)),
+                })
+            }
+            (None, None, State::Deployed) => {
+                return Err(InvalidOption::new(
+                    "src",
+                    "give src (a path on the host) or url",
+                ));
+            }
+            (None, None, State::RolledBack) => None,
+        };
+        if let Some(sum) = &args.sha256
+            && (sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(InvalidOption::new(
+                "sha256",
+                "must be 64 hexadecimal digits",
+            ));
+        }
+        let target = match args.mode {
+            DeliveryMode::Webapps => {
+                if !args.webapps_dir.is_dir() {
+                    return Err(InvalidOption::new(
+                        "webapps_dir",
+                        format!("{} is not a directory", args.webapps_dir.display()),
+                    ));
+                }
+                Target::Webapps(args.webapps_dir.clone())
+            }
+            DeliveryMode::Manager => Target::Manager(Manager {
+                url: args.manager_url.clone(),
+                user: args.manager_user.clone(),
+                password: args
+                    .manager_password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .ok_or_else(|| {
+                        InvalidOption::new("manager_password", "is required with mode=manager")
+                    })?,
+                timeout: Duration::from_secs(args.url_timeout.max(1)),
+            }),
+        };
+        if args.keep_releases == 0 {
+            return Err(InvalidOption::new("keep_releases", "must be at least 1"));
+        }
+        let health = args.health_url.as_ref().map(|url| HealthCheck {
+            url: url.clone(),
+            status: args.health_status,
+            contains: args.health_contains.clone(),
+            timeout: Duration::from_secs(args.health_timeout),
+        });
+        Ok(Task {
+            state: args.state,
+            spec: WarSpec {
+                context,
+                source,
+                sha256: args.sha256.map(|s| s.to_lowercase()),
+                target,
+                health,
+                keep_releases: args.keep_releases,
+                record_dir: args.record_dir,
+                lock_timeout: Duration::from_secs(args.lock_timeout),
+                deployed_by: args.deployed_by.unwrap_or_else(default_actor),
+                schema_version: args.schema_version,
+            },
+        })
+    }
+
+    fn plan(task: &Task, _ctx: &Context) -> anyhow::Result<Plan<Change>> {
+        let record = war::Record::load(&task.spec.record_dir, &task.spec.context)?;
+        let live = record.live().cloned();
+        let mut facts = Facts::new();
+        facts.insert("live".into(), json!(live));
+        match task.state {
+            State::RolledBack => {
+                let Some(current) = live.clone() else {
+                    anyhow::bail!(
+                        "nothing to roll back: no live release of /{} is recorded",
+                        task.spec.context
+                    );
+                };
+                let previous = current.previous.clone().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "nothing to roll back: {} is the first release",
+                        current.version
+                    )
+                })?;
+                let diff = Diff::new(
+                    json!({"version": current.version}),
+                    json!({"version": previous}),
+                );
+                Ok(Plan::Change {
+                    change: Change::Rollback,
+                    diff,
+                    facts,
+                })
+            }
+            State::Deployed => {
+                let prepared = war::prepare(&task.spec)?;
+                facts.insert("sha256".into(), json!(prepared.sha256));
+                if prepared.up_to_date {
+                    facts.insert("version".into(), json!(live.map(|l| l.version)));
+                    return Ok(Plan::Unchanged(facts));
+                }
+                let diff = Diff::new(
+                    json!({"version": live.as_ref().map(|l| &l.version), "sha256": live.as_ref().map(|l| &l.sha256)}),
+                    json!({"version": "next", "sha256": prepared.sha256}),
+                );
+                Ok(Plan::Change {
+                    change: Change::Deploy(Box::new(prepared)),
+                    diff,
+                    facts,
+                })
+            }
+        }
+    }
+
+    fn apply(task: &Task, change: Change, _ctx: &Context) -> anyhow::Result<Applied> {
+        let report = match change {
+            Change::Deploy(prepared) => war::deploy(&task.spec, &prepared)?,
+            Change::Rollback => war::rollback(&task.spec)?,
+        };
+        let mut facts = Facts::new();
+        facts.insert("version".into(), json!(report.version));
+        facts.insert("previous".into(), json!(report.previous));
+        facts.insert("sha256".into(), json!(report.sha256));
+        facts.insert("retired".into(), json!(report.retired));
+        facts.insert("deployed".into(), json!(report.deployed));
+        facts.insert("health".into(), json!(report.health));
+        Ok(Applied {
+            changed: report.changed,
+            facts,
+            diff: None,
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! `poseidon.deploy.war_deploy` through ansible-playbook against a private Tomcat, and
+//! the module killed in the middle of delivering a 100 MB WAR.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use poseidon_testkit::{MANAGER_USER, TomcatServer, WarKind, build_war, wait_until};
+
+use crate::ansible;
+
+const PASSWORD: &str = "T0mcat-manager-e2e";
+
+fn play(
+    tomcat: &TomcatServer,
+    war: &std::path::Path,
+    record: &std::path::Path,
+    password: &str,
+) -> String {
+    format!(
+        r#"- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: war
+      poseidon.deploy.war_deploy:
+        context: /app
+        src: {war}
+        mode: manager
+        manager_url: {manager}
+        manager_user: {MANAGER_USER}
+        manager_password: "{password}"
+        health_url: {health}
+        health_timeout: 60
+        record_dir: {record}
+"#,
+        war = war.display(),
+        manager = tomcat.manager_url(),
+        health = tomcat.url("/app/health"),
+        record = record.display(),
+    )
+}
+
+#[test]
+fn manager_deploy_is_idempotent_and_never_shows_the_password() {
+    let tomcat = TomcatServer::start(PASSWORD).unwrap();
+    let wars = tempfile::tempdir().unwrap();
+    let v1 = build_war(wars.path(), "v1", WarKind::Healthy, 0).unwrap();
+    let record = tempfile::tempdir().unwrap();
+    let (_collection, ansible) = ansible();
+
+    let first = ansible
+        .playbook(&play(&tomcat, &v1, record.path(), PASSWORD), &[])
+        .unwrap();
+    let result = first.task("war").unwrap();
+    assert_eq!(result["changed"], true, "{result}");
+    assert_eq!(result["version"], "000001");
+    assert!(result["health"].as_str().unwrap().contains("build v1"));
+
+    let check = ansible
+        .playbook(
+            &play(&tomcat, &v1, record.path(), PASSWORD),
+            &["--check", "--diff"],
+        )
+        .unwrap();
+    assert_eq!(
+        check.task("war").unwrap()["changed"],
+        false,
+        "the same WAR is live"
+    );
+    let second = ansible
+        .playbook(&play(&tomcat, &v1, record.path(), PASSWORD), &[])
+        .unwrap();
+    assert_eq!(second.task("war").unwrap()["changed"], false);
+
+    let v2 = build_war(wars.path(), "v2", WarKind::Healthy, 0).unwrap();
+    let check = ansible
+        .playbook(
+            &play(&tomcat, &v2, record.path(), PASSWORD),
+            &["--check", "--diff"],
+        )
+        .unwrap();
+    let planned = check.task("war").unwrap();
+    assert_eq!(planned["changed"], true);
+    assert_eq!(planned["diff"]["before"]["version"], "000001");
+
+    // A wrong password fails, without showing either password, even at -vvv.
+    let wrong = ansible
+        .playbook_text(
+            &play(&tomcat, &v2, record.path(), "not-the-password-e2e"),
+            &["-vvv"],
+        )
+        .unwrap();
+    assert!(!wrong.success);
+    assert!(
+        wrong.stdout.contains("the manager refused user"),
+        "{}",
+        wrong.stdout
+    );
+    for output in [&first.stdout, &check.stdout, &wrong.stdout, &wrong.stderr] {
+        assert!(!output.contains(PASSWORD), "password leaked:\n{output}");
+        assert!(
+            !output.contains("not-the-password-e2e"),
+            "password leaked:\n{output}"
+        );
+    }
+}
+
+/// `kill -9` of the module while it copies a 100 MB WAR into webapps: the live release
+/// keeps serving, no partial `.war` is in `webapps_dir`, and the next run completes.
+#[test]
+fn a_kill_mid_copy_leaves_no_partial_war() {
+    let tomcat = TomcatServer::start(PASSWORD).unwrap();
+    let wars = tempfile::tempdir().unwrap();
+    let v1 = build_war(wars.path(), "v1", WarKind::Healthy, 0).unwrap();
+    let big = build_war(wars.path(), "big", WarKind::Healthy, 100).unwrap();
+    let record = tempfile::tempdir().unwrap();
+    let args = |war: &std::path::Path| {
+        serde_json::json!({
+            "context": "/app",
+            "src": war,
+            "webapps_dir": tomcat.webapps(),
+            "record_dir": record.path(),
+            "health_url": tomcat.url("/app/health"),
+            "health_timeout": 60,
+        })
+        .to_string()
+    };
+    let module = env!("CARGO_BIN_EXE_war_deploy");
+    let run = |war: &std::path::Path| {
+        let output = Command::new(module)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(args(war).as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(run(&v1)["version"], "000001");
+
+    let mut child = Command::new(module)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(args(&big).as_bytes())
+            .unwrap();
+    }
+    let hidden = tomcat.webapps().join(".app##000002.war.poseidon-tmp");
+    wait_until("the copy to start", Duration::from_secs(60), || {
+        std::fs::metadata(&hidden).is_ok_and(|m| m.len() > 0)
+    })
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let wars_in_webapps: Vec<String> = std::fs::read_dir(tomcat.webapps())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".war"))
+        .collect();
+    assert_eq!(
+        wars_in_webapps,
+        ["app##000001.war"],
+        "no partial WAR is visible to Tomcat"
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let body = agent
+        .get(&tomcat.url("/app/health"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        body.contains("build v1"),
+        "the live release keeps serving: {body}"
+    );
+
+    let finished = run(&big);
+    assert_eq!(finished["failed"], false, "{finished}");
+    assert_eq!(finished["version"], "000002");
+    assert!(!hidden.exists(), "the leftover was cleaned up");
+}
