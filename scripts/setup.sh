@@ -22,9 +22,11 @@ apt_install() {
 }
 
 # System packages: Redis for flags, MariaDB for the database modules (tests start private
-# servers from its binaries), musl-gcc for static module binaries (ring, under rustls,
-# compiles C), python3-venv where the python is Debian's.
-apt_install redis-server mariadb-server mariadb-client musl-tools
+# servers from its binaries), Tomcat 10 and its manager for WAR deployment (tests start
+# private instances; no service is enabled), git and openssl for push-to-deploy and TLS
+# tests, musl-gcc for static module binaries (ring, under rustls, compiles C),
+# python3-venv where the python is Debian's.
+apt_install redis-server mariadb-server mariadb-client tomcat10 tomcat10-admin git openssl musl-tools
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
 
 # Rust: the musl target for module binaries; fall back to the host target where it

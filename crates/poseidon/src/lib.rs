@@ -14,5 +14,7 @@ pub mod db;
 pub mod flags;
 #[cfg(feature = "hook")]
 pub mod hook;
+#[doc(hidden)]
+pub mod pause;
 #[cfg(feature = "war")]
 pub mod war;

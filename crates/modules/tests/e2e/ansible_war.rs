@@ -2,9 +2,8 @@
 //! the module killed in the middle of delivering a 100 MB WAR.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use poseidon_testkit::{MANAGER_USER, TomcatServer, WarKind, build_war, wait_until};
+use poseidon_testkit::{MANAGER_USER, TomcatServer, WarKind, build_war};
 
 use crate::ansible;
 
@@ -144,9 +143,13 @@ fn a_kill_mid_copy_leaves_no_partial_war() {
     };
     assert_eq!(run(&v1)["version"], "000001");
 
+    // Stopped between writing the temporary file and renaming it (a copy of 100 MB takes
+    // milliseconds: a timed kill would race it).
     let mut child = Command::new(module)
+        .env("POSEIDON_PAUSE_AT", "war.before-rename")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     {
@@ -159,10 +162,11 @@ fn a_kill_mid_copy_leaves_no_partial_war() {
             .unwrap();
     }
     let hidden = tomcat.webapps().join(".app##000002.war.poseidon-tmp");
-    wait_until("the copy to start", Duration::from_secs(60), || {
-        std::fs::metadata(&hidden).is_ok_and(|m| m.len() > 0)
-    })
-    .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("paused at war.before-rename"), "{line}");
+    assert!(hidden.is_file(), "the WAR is written, not yet renamed");
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -14,6 +14,8 @@ pub enum WarError {
     BadArchive { path: PathBuf, reason: String },
     #[error("the WAR's SHA-256 is {found}, expected {expected}")]
     Checksum { expected: String, found: String },
+    #[error("{path} changed while it was being deployed; the new version was taken back")]
+    Changed { path: PathBuf },
     #[error("fetching {url}: {reason}")]
     Http { url: String, reason: String },
     #[error("Tomcat manager {command}: {answer}")]

@@ -59,6 +59,9 @@ pub struct WarSpec {
 pub struct Prepared {
     pub war: PathBuf,
     pub sha256: String,
+    /// Length and modification time when hashed: the delivery checks the file is still
+    /// the one that was checked, without hashing it again.
+    identity: (u64, Option<SystemTime>),
     pub live: Option<Release>,
     /// The live release is this WAR, and Tomcat has it.
     pub up_to_date: bool,
@@ -103,6 +106,7 @@ pub fn prepare(spec: &WarSpec) -> Result<Prepared, WarError> {
             (path.to_path_buf(), Some(path))
         }
     };
+    let identity = identity(&war)?;
     let sha256 = archive::sha256_of(&war)?;
     if let Some(expected) = &spec.sha256
         && !expected.eq_ignore_ascii_case(&sha256)
@@ -122,10 +126,16 @@ pub fn prepare(spec: &WarSpec) -> Result<Prepared, WarError> {
     Ok(Prepared {
         war,
         sha256,
+        identity,
         live,
         up_to_date,
         _download: download,
     })
+}
+
+fn identity(path: &std::path::Path) -> Result<(u64, Option<SystemTime>), WarError> {
+    let metadata = std::fs::metadata(path).map_err(|e| WarError::io(path, e))?;
+    Ok((metadata.len(), metadata.modified().ok()))
 }
 
 fn download(url: &str, timeout: Duration, to: &std::path::Path) -> Result<(), WarError> {
@@ -181,13 +191,12 @@ pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
         + 1;
     let new = version::format(number);
     let previous = record.live().map(|r| r.version.clone());
-    let delivered = spec.target.deploy(&spec.context, &new, &prepared.war)?;
-    if delivered != prepared.sha256 {
+    spec.target.deploy(&spec.context, &new, &prepared.war)?;
+    if identity(&prepared.war)? != prepared.identity {
         // The file changed between the check and the delivery: take it back.
         let _ = spec.target.undeploy(&spec.context, &new);
-        return Err(WarError::Checksum {
-            expected: prepared.sha256.clone(),
-            found: delivered,
+        return Err(WarError::Changed {
+            path: prepared.war.clone(),
         });
     }
     record.releases.push(Release {

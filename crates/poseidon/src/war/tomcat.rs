@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::{WarError, archive, version};
+use super::{WarError, version};
 
 /// A version of the context that Tomcat has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,15 +71,14 @@ impl Target {
         }
     }
 
-    /// Puts `war` live as `version`; returns its SHA-256 as read while delivering.
-    pub fn deploy(&self, context: &str, version: &str, war: &Path) -> Result<String, WarError> {
+    /// Puts `war` live as `version`.
+    pub fn deploy(&self, context: &str, version: &str, war: &Path) -> Result<(), WarError> {
         match self {
             Target::Manager(manager) => {
-                let sha256 = archive::sha256_of(war)?;
                 let mut file = File::open(war).map_err(|e| WarError::io(war, e))?;
                 let path = format!("/{context}");
                 manager.put_war(&[("path", path.as_str()), ("version", version)], &mut file)?;
-                Ok(sha256)
+                Ok(())
             }
             Target::Webapps(dir) => deliver(war, dir, &version::war_name(context, version)),
         }
@@ -107,26 +106,23 @@ impl Target {
 /// Writes `war` to a hidden temporary file in `dir` (same file system, a name the
 /// auto-deployer ignores), fsyncs it, renames it to `name` and fsyncs the directory:
 /// Tomcat never sees a half-written WAR (Bugzilla 57765), and a kill leaves at most the
-/// hidden file, removed by the next delivery.
-pub fn deliver(war: &Path, dir: &Path, name: &str) -> Result<String, WarError> {
+/// hidden file, removed by the next delivery. The copy is the kernel's
+/// (`copy_file_range`): the bytes never pass through the module.
+pub fn deliver(war: &Path, dir: &Path, name: &str) -> Result<(), WarError> {
     let temporary = dir.join(format!(".{name}.poseidon-tmp"));
     let final_path = dir.join(name);
-    let mut source = File::open(war).map_err(|e| WarError::io(war, e))?;
-    let mut file = File::create(&temporary).map_err(|e| WarError::io(&temporary, e))?;
-    let written =
-        archive::copy_hashing(&mut source, &mut file).and_then(|sha| file.sync_all().map(|()| sha));
-    let sha256 = match written {
-        Ok(sha) => sha,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(WarError::io(&temporary, e));
-        }
-    };
+    let written = std::fs::copy(war, &temporary)
+        .and_then(|_| File::open(&temporary))
+        .and_then(|file| file.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(WarError::io(&temporary, e));
+    }
+    crate::pause::point("war.before-rename");
     std::fs::rename(&temporary, &final_path).map_err(|e| WarError::io(&final_path, e))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| WarError::io(dir, e))?;
-    Ok(sha256)
+        .map_err(|e| WarError::io(dir, e))
 }
 
 /// Removes hidden temporary files a killed delivery left in `dir`.
