@@ -285,6 +285,36 @@ fn webapps_refusals_and_concurrent_deploys() {
         .collect();
     assert_eq!(before, after, "nothing live changed");
 
+    // A WAR fetched from a URL (Tomcat itself serves it as a static file here), with its
+    // checksum checked.
+    let files = tomcat.webapps().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::copy(&wars.v2, files.join("app-v2.war")).unwrap();
+    let url = tomcat.url("/files/app-v2.war");
+    poseidon_testkit::wait_until("Tomcat to serve the WAR", Duration::from_secs(60), || {
+        get(&url).0 == 200
+    })
+    .unwrap();
+    let mut from_url = spec(&tomcat, webapps.clone(), &wars.v2, record.path(), "v2");
+    from_url.source = Some(Source::Url {
+        url,
+        timeout: Duration::from_secs(30),
+    });
+    from_url.sha256 = Some(
+        String::from_utf8(
+            std::process::Command::new("sha256sum")
+                .arg(&wars.v2)
+                .output()
+                .unwrap()
+                .stdout[..64]
+                .to_vec(),
+        )
+        .unwrap(),
+    );
+    let fetched = war::prepare(&from_url).unwrap();
+    assert!(!fetched.up_to_date);
+    assert_eq!(Some(fetched.sha256.clone()), from_url.sha256);
+
     // Two deployments of one WAR at once: one waits for the other, then finds it live.
     let spec2 = spec(&tomcat, webapps.clone(), &wars.v2, record.path(), "v2");
     let a = {
