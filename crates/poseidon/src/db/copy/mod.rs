@@ -336,17 +336,14 @@ impl CopyJob {
     /// Load, verify, swap. Whatever fails before the swap leaves the target as it was
     /// (the staging schema is dropped).
     pub async fn copy(&self) -> Result<CopyReport, CopyError> {
-        let loaded = match self.load().await {
+        // Verification runs beside the index builds (it does not need them).
+        let loaded = match self.load_inner(true).await {
             Ok(loaded) => loaded,
             Err(err) => {
                 self.discard_staging().await;
                 return Err(err);
             }
         };
-        if let Err(err) = self.verify(&loaded).await {
-            self.discard_staging().await;
-            return Err(err);
-        }
         self.swap(loaded).await
     }
 
@@ -366,6 +363,12 @@ impl CopyJob {
     /// the deferred indexes and foreign keys, and takes the source's fingerprint in the
     /// same snapshot.
     pub async fn load(&self) -> Result<Loaded, CopyError> {
+        self.load_inner(false).await
+    }
+
+    /// [`load`](Self::load), and with `verify` the staging tables' check of
+    /// [`verify`](Self::verify) too, run beside the index builds.
+    async fn load_inner(&self, verify: bool) -> Result<Loaded, CopyError> {
         let started = Instant::now();
         let (ssql, tsql) = (self.source_sql(), self.target_sql());
         let staging = self.staging_db();
@@ -529,8 +532,33 @@ impl CopyJob {
         for mut reader in readers {
             let _ = reader.query_drop("COMMIT").await;
         }
-        build_indexes(&mut writers, &tsql, &staging, &schema).await?;
         let sums = std::mem::take(&mut *sums.lock().expect("sums lock"));
+        let schema = Arc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
+        let fingerprint = Fingerprint {
+            algorithm,
+            objects: fingerprint::objects_digest(&schema.objects),
+            position: snapshot.position.clone(),
+            tables: schema
+                .tables
+                .iter()
+                .map(|t| {
+                    let mut sum = sums
+                        .get(&t.name)
+                        .map_or_else(|| RowSum::new(algorithm).table_sum(), RowSum::table_sum);
+                    sum.ddl = fingerprint::sha256(&t.create);
+                    (t.name.clone(), sum)
+                })
+                .collect(),
+        };
+        let indexes = build_indexes(&mut writers, &tsql, &staging, &schema);
+        if verify {
+            let (indexes, verified) =
+                tokio::join!(indexes, self.check_staging(&schema, &fingerprint));
+            indexes?;
+            verified?;
+        } else {
+            indexes.await?;
+        }
         for table in schema
             .tables
             .iter()
@@ -559,23 +587,6 @@ impl CopyJob {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "copy: indexed and summed"
         );
-        let schema = Arc::try_unwrap(schema).unwrap_or_else(|shared| (*shared).clone());
-        let fingerprint = Fingerprint {
-            algorithm,
-            objects: fingerprint::objects_digest(&schema.objects),
-            position: snapshot.position.clone(),
-            tables: schema
-                .tables
-                .iter()
-                .map(|t| {
-                    let mut sum = sums
-                        .get(&t.name)
-                        .map_or_else(|| RowSum::new(algorithm).table_sum(), RowSum::table_sum);
-                    sum.ddl = fingerprint::sha256(&t.create);
-                    (t.name.clone(), sum)
-                })
-                .collect(),
-        };
         Ok(Loaded {
             schema,
             fingerprint,
@@ -587,10 +598,19 @@ impl CopyJob {
 
     /// Computes the staging tables' sums now and compares them with the source's.
     pub async fn verify(&self, loaded: &Loaded) -> Result<(), CopyError> {
+        self.check_staging(&loaded.schema, &loaded.fingerprint)
+            .await
+    }
+
+    async fn check_staging(
+        &self,
+        schema: &SourceSchema,
+        expected: &Fingerprint,
+    ) -> Result<(), CopyError> {
         self.progress.phase("verify");
         let tsql = self.target_sql();
         let mut conns = Vec::new();
-        for _ in 0..self.options.parallel.min(loaded.schema.tables.len().max(1)) {
+        for _ in 0..self.options.parallel.min(schema.tables.len().max(1)) {
             let mut conn = self.target.with_database_opt(None).connect().await?;
             conn.query_drop(SESSION_SETUP)
                 .await
@@ -601,12 +621,12 @@ impl CopyJob {
             &mut conns,
             &tsql,
             &self.staging_db(),
-            &loaded.schema,
-            loaded.fingerprint.algorithm,
+            schema,
+            expected.algorithm,
         )
         .await?;
         let mut mismatches = Vec::new();
-        for (name, expected) in &loaded.fingerprint.tables {
+        for (name, expected) in &expected.tables {
             match staged.get(name) {
                 Some(found) if found.rows == expected.rows && found.sum == expected.sum => {}
                 Some(found) => mismatches.push(format!(
@@ -616,10 +636,7 @@ impl CopyJob {
                 None => mismatches.push(format!("{name}: missing from the copy")),
             }
         }
-        tracing::info!(
-            elapsed_ms = loaded.started.elapsed().as_millis() as u64,
-            "copy: verified"
-        );
+        tracing::info!("copy: verified");
         if mismatches.is_empty() {
             Ok(())
         } else {
