@@ -126,6 +126,24 @@ impl MariaDbServer {
         self.dir.path().join("data")
     }
 
+    /// Runs SQL through the `mariadb` client as root; returns its tab-separated output.
+    /// Panics on failure: for test fixtures and independent checks.
+    pub fn sql(&self, statements: &str) -> String {
+        let output = Command::new("mariadb")
+            .args(["-h127.0.0.1", "-uroot", "-N", "-B"])
+            .arg(format!("-P{}", self.port))
+            .arg("-e")
+            .arg(statements)
+            .output()
+            .expect("running the mariadb client");
+        assert!(
+            output.status.success(),
+            "{statements}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     /// Kills the server at once (SIGKILL); it can be started again with [`restart`](Self::restart).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -143,33 +143,17 @@ fn two_migrate_processes_at_once_apply_each_migration_once() {
     assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), "6\t6");
 }
 
-fn mariadb(server: &poseidon_testkit::MariaDbServer, sql: &str) -> String {
-    let output = std::process::Command::new("mariadb")
-        .args(["-h127.0.0.1", "-uroot", "-N", "-B", "-e", sql])
-        .arg(format!("-P{}", server.port()))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
 /// `kill -9` of `poseidon db copy` in the middle of the load: the target database is as
 /// it was; the next run cleans up the staging schema and completes.
 #[test]
 fn a_copy_killed_mid_load_leaves_the_target_unchanged() {
     let source = poseidon_testkit::MariaDbServer::start().unwrap();
     let target = poseidon_testkit::MariaDbServer::start().unwrap();
-    mariadb(
-        &source,
+    source.sql(
         "CREATE DATABASE build; CREATE TABLE build.big (id INT PRIMARY KEY, payload VARCHAR(200)); \
          USE build; INSERT INTO big SELECT seq, REPEAT(MD5(seq), 6) FROM seq_1_to_400000",
     );
-    mariadb(
-        &target,
+    target.sql(
         "CREATE DATABASE live; CREATE TABLE live.keep (v VARCHAR(20)); INSERT INTO live.keep VALUES ('original')",
     );
     let copy = || {
@@ -188,8 +172,7 @@ fn a_copy_killed_mid_load_leaves_the_target_unchanged() {
         "LOAD DATA to run on the target",
         std::time::Duration::from_secs(60),
         || {
-            mariadb(
-                &target,
+            target.sql(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'LOAD DATA%'",
             ) != "0"
         },
@@ -198,18 +181,14 @@ fn a_copy_killed_mid_load_leaves_the_target_unchanged() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    assert_eq!(mariadb(&target, "SELECT v FROM live.keep"), "original");
+    assert_eq!(target.sql("SELECT v FROM live.keep"), "original");
     assert_eq!(
-        mariadb(
-            &target,
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'live'"
-        ),
+        target.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'live'"),
         "1",
         "nothing was swapped in"
     );
     assert_eq!(
-        mariadb(
-            &target,
+        target.sql(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'live__poseidon_staging'"
         ),
         "1",
@@ -219,10 +198,9 @@ fn a_copy_killed_mid_load_leaves_the_target_unchanged() {
     let output = copy().wait_with_output().unwrap();
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("copied 1 tables, 400000 rows"));
-    assert_eq!(mariadb(&target, "SELECT COUNT(*) FROM live.big"), "400000");
+    assert_eq!(target.sql("SELECT COUNT(*) FROM live.big"), "400000");
     assert_eq!(
-        mariadb(
-            &target,
+        target.sql(
             "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'live\\_\\_%'"
         ),
         "0",

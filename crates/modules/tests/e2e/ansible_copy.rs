@@ -2,29 +2,11 @@
 //! servers: copied, then not changed, check mode after a change writes nothing, a bad
 //! table name fails, the password never shows.
 
-use std::process::Command;
-
 use poseidon_testkit::MariaDbServer;
 
 use crate::ansible;
 
 const PASSWORD: &str = "Copy-s3cret-e2e";
-
-fn sql(server: &MariaDbServer, statement: &str) -> String {
-    let output = Command::new("mariadb")
-        .args(["-h127.0.0.1", "-uroot", "-N", "-B"])
-        .arg(format!("-P{}", server.port()))
-        .arg("-e")
-        .arg(statement)
-        .output()
-        .expect("running the mariadb client");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 fn play(source: &MariaDbServer, target: &MariaDbServer, extra: &str) -> String {
     format!(
@@ -52,8 +34,7 @@ fn play(source: &MariaDbServer, target: &MariaDbServer, extra: &str) -> String {
 fn copy_then_unchanged_then_check_mode_then_bad_table() {
     let source = MariaDbServer::start().unwrap();
     let target = MariaDbServer::start().unwrap();
-    sql(
-        &source,
+    source.sql(
         &format!(
             "CREATE DATABASE build; USE build; CREATE TABLE patients (id INT PRIMARY KEY, name VARCHAR(50)); \
              INSERT INTO patients SELECT seq, CONCAT('patient ', seq) FROM seq_1_to_5000; \
@@ -72,7 +53,7 @@ fn copy_then_unchanged_then_check_mode_then_bad_table() {
     assert_eq!(result["changed"], true, "{result}");
     assert_eq!(result["rows"], 5000);
     assert_eq!(result["tables"][0]["name"], "patients");
-    assert_eq!(sql(&target, "SELECT COUNT(*) FROM live.patients"), "5000");
+    assert_eq!(target.sql("SELECT COUNT(*) FROM live.patients"), "5000");
 
     let second = ansible
         .playbook(&play(&source, &target, ""), &args)
@@ -84,10 +65,7 @@ fn copy_then_unchanged_then_check_mode_then_bad_table() {
         "{result}"
     );
 
-    sql(
-        &source,
-        "UPDATE build.patients SET name = 'renamed' WHERE id = 7",
-    );
+    source.sql("UPDATE build.patients SET name = 'renamed' WHERE id = 7");
     let check = ansible
         .playbook(
             &play(&source, &target, ""),
@@ -105,7 +83,7 @@ fn copy_then_unchanged_then_check_mode_then_bad_table() {
     );
     assert_eq!(result["diff"]["after"]["tables"][0], "patients");
     assert_eq!(
-        sql(&target, "SELECT name FROM live.patients WHERE id = 7"),
+        target.sql("SELECT name FROM live.patients WHERE id = 7"),
         "patient 7",
         "check mode copied"
     );

@@ -1,27 +1,9 @@
 //! `poseidon.deploy.mysql_migrate` through ansible-playbook against a private MariaDB:
 //! applied, then not changed, check mode writes nothing, failure then repair, secrets.
 
-use std::process::Command;
-
 use poseidon_testkit::MariaDbServer;
 
 use crate::ansible;
-
-fn sql(server: &MariaDbServer, statement: &str) -> String {
-    let output = Command::new("mariadb")
-        .args(["-h127.0.0.1", "-uroot", "-N", "-B"])
-        .arg(format!("-P{}", server.port()))
-        .arg("-e")
-        .arg(statement)
-        .output()
-        .expect("running the mariadb client");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 fn play(server: &MariaDbServer, dir: &std::path::Path, extra: &str) -> String {
     format!(
@@ -49,8 +31,7 @@ const PASSWORD: &str = "Dep-l0yer-pw-e2e";
 #[test]
 fn migrate_then_unchanged_then_check_then_failure_and_repair() {
     let server = MariaDbServer::start().unwrap();
-    sql(
-        &server,
+    server.sql(
         &format!(
             "CREATE DATABASE app; CREATE USER deployer@'%' IDENTIFIED BY '{PASSWORD}'; GRANT ALL ON app.* TO deployer@'%';"
         ),
@@ -76,7 +57,7 @@ fn migrate_then_unchanged_then_check_then_failure_and_repair() {
     assert_eq!(result["changed"], true, "{result}");
     assert_eq!(result["current_version"], "2");
     assert_eq!(result["applied"].as_array().unwrap().len(), 2);
-    assert_eq!(sql(&server, "SELECT COUNT(*) FROM app.patients"), "2");
+    assert_eq!(server.sql("SELECT COUNT(*) FROM app.patients"), "2");
 
     let second = ansible
         .playbook(&play(&server, dir.path(), ""), &args)
@@ -105,7 +86,7 @@ fn migrate_then_unchanged_then_check_then_failure_and_repair() {
     assert_eq!(result["diff"]["before"]["version"], "2");
     assert_eq!(result["diff"]["after"]["version"], "3");
     assert_eq!(
-        sql(&server, "SELECT COUNT(*) FROM app.poseidon_schema_history"),
+        server.sql("SELECT COUNT(*) FROM app.poseidon_schema_history"),
         "2",
         "check mode wrote to the history"
     );

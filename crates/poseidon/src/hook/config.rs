@@ -1,6 +1,7 @@
 //! A repository's hook settings, kept in its git config (`poseidon.*` keys) by the
 //! `git_push_deploy` module.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
@@ -60,6 +61,25 @@ pub struct HookConfig {
     pub git: PathBuf,
 }
 
+/// The repository's `poseidon.*` settings, keys without the prefix and in lower case
+/// (git config keys are case-insensitive).
+pub fn read_settings(git_dir: &Path) -> Result<BTreeMap<String, String>, HookError> {
+    let output = Command::new("git")
+        .arg("config")
+        .arg("--file")
+        .arg(git_dir.join("config"))
+        .args(["--get-regexp", r"^poseidon\."])
+        .output()
+        .map_err(|e| HookError::Config(format!("running git config: {e}")))?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            Some((key.strip_prefix("poseidon.")?.to_owned(), value.to_owned()))
+        })
+        .collect())
+}
+
 impl HookConfig {
     pub fn default_command() -> Vec<String> {
         [
@@ -88,32 +108,25 @@ impl HookConfig {
     /// (seconds) and `poseidon.keepBuilds` from the repository's config.
     pub fn from_repository(git_dir: &Path) -> Result<HookConfig, HookError> {
         let mut config = HookConfig::new(git_dir);
-        let output = Command::new(&config.git)
-            .arg("config")
-            .arg("--file")
-            .arg(git_dir.join("config"))
-            .args(["--get-regexp", r"^poseidon\."])
-            .output()
-            .map_err(|e| HookError::Config(format!("running git config: {e}")))?;
-        // Exit status 1 only means "no such keys": the defaults stand.
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
-            match key {
-                "poseidon.branch" => config.branch = value.to_owned(),
-                "poseidon.command" => {
+        // No `poseidon.*` keys only means the defaults stand.
+        for (key, value) in &read_settings(git_dir)? {
+            let value = value.as_str();
+            match key.as_str() {
+                "branch" => config.branch = value.to_owned(),
+                "command" => {
                     config.command = serde_json::from_str(value).map_err(|e| {
                         HookError::Config(format!(
                             "poseidon.command must be a JSON array of strings: {e}"
                         ))
                     })?;
                 }
-                "poseidon.timeout" => {
+                "timeout" => {
                     let seconds: u64 = value.parse().map_err(|_| {
                         HookError::Config(format!("poseidon.timeout {value:?} is not seconds"))
                     })?;
                     config.timeout = Duration::from_secs(seconds);
                 }
-                "poseidon.keepbuilds" => {
+                "keepbuilds" => {
                     config.keep_builds = value.parse().map_err(|_| {
                         HookError::Config(format!("poseidon.keepBuilds {value:?} is not a number"))
                     })?;

@@ -84,21 +84,7 @@ pub fn inspect(git_dir: &Path) -> Result<Installed, HookError> {
         ),
         ..Installed::default()
     };
-    let listed = Command::new("git")
-        .arg("config")
-        .arg("--file")
-        .arg(git_dir.join("config"))
-        .args(["--get-regexp", r"^poseidon\."])
-        .output()
-        .map_err(|e| HookError::Config(format!("running git config: {e}")))?;
-    for line in String::from_utf8_lossy(&listed.stdout).lines() {
-        if let Some((key, value)) = line.split_once(' ') {
-            installed.settings.insert(
-                key.trim_start_matches("poseidon.").to_owned(),
-                value.to_owned(),
-            );
-        }
-    }
+    installed.settings = super::config::read_settings(git_dir)?;
     for mode in [Mode::PreReceive, Mode::PostReceive] {
         let path = git_dir.join("hooks").join(mode.hook_name());
         if let Ok(text) = std::fs::read_to_string(&path) {

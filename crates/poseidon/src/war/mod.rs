@@ -237,13 +237,18 @@ pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
         sha256: Some(prepared.sha256.clone()),
         retired,
         health,
-        deployed: spec
-            .target
-            .list(&spec.context)?
-            .into_iter()
-            .map(|d| d.version)
-            .collect(),
+        deployed: deployed_versions(spec)?,
     })
+}
+
+/// The versions of the context Tomcat has now.
+fn deployed_versions(spec: &WarSpec) -> Result<Vec<String>, WarError> {
+    Ok(spec
+        .target
+        .list(&spec.context)?
+        .into_iter()
+        .map(|d| d.version)
+        .collect())
 }
 
 /// Undeploys our versions beyond the newest `keep_releases` (never the live one).
@@ -306,11 +311,6 @@ pub fn rollback(spec: &WarSpec) -> Result<Report, WarError> {
         sha256: None,
         retired: Vec::new(),
         health,
-        deployed: spec
-            .target
-            .list(&spec.context)?
-            .into_iter()
-            .map(|d| d.version)
-            .collect(),
+        deployed: deployed_versions(spec)?,
     })
 }
