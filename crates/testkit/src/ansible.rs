@@ -130,7 +130,10 @@ impl Ansible {
 
     fn base_command(&self, json: bool) -> Result<Command> {
         let mut cmd = Command::new(ansible_command("ansible-playbook")?);
-        cmd.env("ANSIBLE_COLLECTIONS_PATH", &self.collections)
+        // A home of its own: the module cache (~/.ansible/poseidon), SSH control sockets
+        // and Ansible's temporary files stay inside the test's directory.
+        cmd.env("HOME", self.work.path())
+            .env("ANSIBLE_COLLECTIONS_PATH", &self.collections)
             .env("ANSIBLE_LOCAL_TEMP", self.work.path().join("tmp"))
             .env("ANSIBLE_LOCALHOST_WARNING", "false")
             .env("ANSIBLE_NOCOLOR", "1")
