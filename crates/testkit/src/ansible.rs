@@ -99,12 +99,17 @@ pub struct PlaybookRun {
 
 impl Ansible {
     pub fn new(collection: &Collection) -> Result<Ansible> {
+        Self::with_inventory(collection, "localhost ansible_connection=local\n")
+    }
+
+    /// A runner whose inventory is `inventory` (INI), e.g. hosts behind a [`crate::SshServer`].
+    pub fn with_inventory(collection: &Collection, inventory: &str) -> Result<Ansible> {
         let work = tempfile::tempdir()?;
-        std::fs::write(work.path().join("ansible.cfg"), "[defaults]\n")?;
         std::fs::write(
-            work.path().join("inventory.ini"),
-            "localhost ansible_connection=local\n",
+            work.path().join("ansible.cfg"),
+            "[defaults]\n[ssh_connection]\npipelining = True\n",
         )?;
+        std::fs::write(work.path().join("inventory.ini"), inventory)?;
         Ok(Ansible {
             collections: collection.path().to_owned(),
             work,

@@ -8,12 +8,14 @@
 mod ansible;
 mod mariadb_server;
 mod redis_server;
+mod ssh_server;
 mod tomcat;
 mod wait;
 
 pub use ansible::{Ansible, Collection, PlaybookRun};
 pub use mariadb_server::MariaDbServer;
 pub use redis_server::RedisServer;
+pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};
 pub use wait::{free_port, wait_until};
 

@@ -8,6 +8,7 @@ mod ansible_migrate;
 mod ansible_war;
 mod process_input;
 mod site_playbook;
+mod ssh_round_trip;
 
 use std::path::Path;
 

@@ -47,6 +47,9 @@ def _digest(path: str) -> str:
 
 
 class ActionModule(ActionBase):
+    # Async tasks are run, as for any module, by Ansible's async wrapper (standard path).
+    _supports_async = True
+
     def _standard_path_reason(self, task_vars) -> str | None:
         if self._task.async_val:
             return "the task is async"
@@ -68,7 +71,10 @@ class ActionModule(ActionBase):
         reason = self._standard_path_reason(task_vars)
         if reason:
             display.vvv(f"poseidon: {module_name} through Ansible's standard module path: {reason}")
-            result.update(self._execute_module(module_name=module_name, task_vars=task_vars))
+            wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+            result.update(self._execute_module(module_name=module_name, task_vars=task_vars, wrap_async=wrap_async))
+            if not wrap_async:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
             return result
 
         found = self._shared_loader_obj.module_loader.find_plugin_with_context(
