@@ -141,6 +141,8 @@ fn same_results_as_the_standard_path_and_one_upload_per_build() {
         "the tampered file must not run"
     );
     assert_eq!(sha256_hex(&std::fs::read(&cached_file).unwrap()), sha);
+    // This build's cache entry is unique to this run: leave no 1 MB per run behind.
+    let _ = std::fs::remove_dir_all(cached_file.parent().unwrap());
 }
 
 #[test]
@@ -158,6 +160,9 @@ fn become_and_async() {
             .unwrap();
         assert!(created.success(), "useradd {user}");
     }
+    // Earlier runs (other builds) may have left cache entries: start from none.
+    let home = format!("/home/{user}/.ansible/poseidon");
+    let _ = std::fs::remove_dir_all(&home);
     let collection = collection();
     let ansible =
         Ansible::with_inventory(&collection, &format!("{}\n", sshd.inventory_line("target")))
@@ -191,7 +196,6 @@ fn become_and_async() {
         run.stdout
     );
     // The become user's cache is its own, not writable by others.
-    let home = format!("/home/{user}/.ansible/poseidon");
     let listing = std::process::Command::new("find")
         .args([home.as_str(), "-name", "ping", "-printf", "%u %m\n"])
         .output()
