@@ -468,7 +468,7 @@ impl CopyJob {
                 let mut reader = reader;
                 let mut totals = (0u64, 0u64);
                 loop {
-                    let item: Option<Item> = queue.lock().expect("queue lock").pop();
+                    let item: Option<Item> = queue.lock().expect("queue lock").pop_front();
                     let Some(item) = item else { break };
                     let table = &schema.tables[item.table];
                     let moved = copy_item(

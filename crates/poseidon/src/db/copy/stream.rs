@@ -3,6 +3,8 @@
 //! a small bounded buffer between the two (backpressure: memory does not grow with the
 //! table).
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 use mysql_async::Conn;
@@ -30,11 +32,21 @@ pub struct Item {
 
 /// Splits tables into items: a table with a single integer key and more than
 /// `chunk_rows` rows becomes key ranges of about `chunk_rows` rows; others stay whole.
-/// Largest first, so that parallel pipelines finish together.
-pub fn plan_items(tables: &[Table], bounds: &[Option<(i64, i64)>], chunk_rows: u64) -> Vec<Item> {
-    let mut items = Vec::new();
+///
+/// Order (the queue is taken from its front): one item of each table in turn, largest
+/// tables first. Pipelines taking items in this order load different tables at the same
+/// time: concurrent `LOAD DATA` into one table with an AUTO_INCREMENT column serialize on
+/// its table-level AUTO-INC lock (a bulk insert under `innodb_autoinc_lock_mode = 1`,
+/// MariaDB's default).
+pub fn plan_items(
+    tables: &[Table],
+    bounds: &[Option<(i64, i64)>],
+    chunk_rows: u64,
+) -> VecDeque<Item> {
+    let mut per_table: Vec<Vec<Item>> = Vec::new();
     for (index, table) in tables.iter().enumerate() {
         let rows = table.estimated_rows;
+        let mut items = Vec::new();
         match bounds.get(index).copied().flatten() {
             Some((low, high)) if rows > chunk_rows && chunk_rows > 0 => {
                 let parts = rows.div_ceil(chunk_rows).max(1);
@@ -57,8 +69,18 @@ pub fn plan_items(tables: &[Table], bounds: &[Option<(i64, i64)>], chunk_rows: u
                 estimated_rows: rows,
             }),
         }
+        per_table.push(items);
     }
-    items.sort_by_key(|item| std::cmp::Reverse(item.estimated_rows));
+    per_table.sort_by_key(|items| {
+        std::cmp::Reverse(items.iter().map(|i| i.estimated_rows).sum::<u64>())
+    });
+    let rounds = per_table.iter().map(Vec::len).max().unwrap_or(0);
+    let mut queues: Vec<std::vec::IntoIter<Item>> =
+        per_table.into_iter().map(Vec::into_iter).collect();
+    let mut items = VecDeque::new();
+    for _ in 0..rounds {
+        items.extend(queues.iter_mut().filter_map(Iterator::next));
+    }
     items
 }
 
@@ -245,6 +267,23 @@ mod tests {
         for pair in sorted.windows(2) {
             assert_eq!(pair[0].1 + 1, pair[1].0, "ranges touch without overlap");
         }
+    }
+
+    #[test]
+    fn consecutive_items_belong_to_different_tables() {
+        let mut big = table(1000, "int");
+        big.name = "big".into();
+        let items = plan_items(
+            &[table(600, "int"), big],
+            &[Some((1, 600)), Some((1, 1000))],
+            300,
+        );
+        let order: Vec<usize> = items.iter().map(|i| i.table).collect();
+        assert_eq!(
+            order,
+            [1, 0, 1, 0, 1, 1],
+            "round robin, the largest table first"
+        );
     }
 
     #[test]
