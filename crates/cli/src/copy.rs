@@ -34,6 +34,9 @@ pub struct CopyArgs {
     /// Copy even when the source has not changed since the last copy.
     #[arg(long)]
     force: bool,
+    /// Also copy again when the target's copied tables changed since the last copy.
+    #[arg(long)]
+    check_target: bool,
     /// Only say what would be copied.
     #[arg(long)]
     check: bool,
@@ -66,6 +69,7 @@ async fn run_async(args: CopyArgs) -> Result<()> {
             exclude: args.exclude_tables.clone(),
         },
         keep_backup: args.keep_backup,
+        check_target: args.check_target,
         ..CopyOptions::default()
     };
     if let Some(parallel) = args.parallel {

@@ -37,6 +37,8 @@ pub struct Args {
     keep_backup: bool,
     #[serde(default, deserialize_with = "de::bool")]
     force: bool,
+    #[serde(default, deserialize_with = "de::bool")]
+    check_target: bool,
 }
 
 pub struct Task {
@@ -71,6 +73,7 @@ impl Module for MysqlCopy {
                 exclude: args.exclude_tables.unwrap_or_default(),
             },
             keep_backup: args.keep_backup,
+            check_target: args.check_target,
             ..CopyOptions::default()
         };
         if let Some(parallel) = args.parallel {

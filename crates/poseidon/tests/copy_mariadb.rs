@@ -250,7 +250,10 @@ async fn an_unchanged_source_is_not_copied_again() {
     let job = CopyJob::new(
         endpoint(&source, "build"),
         endpoint(&target, "live"),
-        options(2),
+        CopyOptions {
+            check_target: true,
+            ..options(2)
+        },
     )
     .unwrap();
     assert!(job.run(false).await.unwrap().copied);

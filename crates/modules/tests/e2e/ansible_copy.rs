@@ -61,7 +61,10 @@ fn copy_then_unchanged_then_check_mode_then_bad_table() {
     let result = second.task("copy").unwrap();
     assert_eq!(result["changed"], false, "{result}");
     assert!(
-        result["reason"].as_str().unwrap().contains("as they were"),
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the source has not changed"),
         "{result}"
     );
 

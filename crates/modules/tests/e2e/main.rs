@@ -7,6 +7,7 @@ mod ansible_git_push_deploy;
 mod ansible_migrate;
 mod ansible_war;
 mod process_input;
+mod sample_app;
 mod site_playbook;
 mod ssh_round_trip;
 

@@ -67,6 +67,9 @@ pub struct CopyOptions {
     pub chunk_rows: u64,
     /// Keep the replaced tables in `<target>__poseidon_backup` instead of dropping them.
     pub keep_backup: bool,
+    /// Also copy again when the target's copied tables changed since the last copy. Off
+    /// by default: schema migrations change the target after every copy by design.
+    pub check_target: bool,
 }
 
 impl Default for CopyOptions {
@@ -76,6 +79,7 @@ impl Default for CopyOptions {
             parallel: std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
             chunk_rows: 250_000,
             keep_backup: false,
+            check_target: false,
         }
     }
 }
@@ -272,6 +276,11 @@ impl CopyJob {
         let changed = now.differences(&recorded);
         if !changed.is_empty() {
             plan.reason = format!("the source changed: {}", changed.join(", "));
+            return Ok(plan);
+        }
+        if !self.options.check_target {
+            plan.up_to_date = true;
+            plan.reason = "the source has not changed since the last copy".into();
             return Ok(plan);
         }
         target

@@ -1,0 +1,161 @@
+//! The sample application (examples/itrust) through the modules, as the pipeline will
+//! run them: the build database copied to the deployment database, migrated, the WAR
+//! deployed behind its health check (build id and schema version), a feature switched
+//! off through Redis. Then the whole play again: nothing changes.
+
+use std::process::Command;
+use std::time::Duration;
+
+use poseidon_testkit::{MariaDbServer, RedisServer, TomcatServer, repo_root};
+
+use crate::ansible;
+
+fn get(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    agent
+        .get(url)
+        .call()
+        .map(|mut r| r.body_mut().read_to_string().unwrap_or_default())
+        .unwrap_or_else(|e| e.to_string())
+}
+
+#[test]
+fn copy_migrate_deploy_and_switch_a_feature() {
+    let build_db = MariaDbServer::start().unwrap();
+    let live_db = MariaDbServer::start().unwrap();
+    let redis = RedisServer::start().unwrap();
+    let tomcat = TomcatServer::start("sample-manager-pw").unwrap();
+    let root = repo_root();
+    let example = root.join("examples/itrust");
+
+    // The build server's database: the schema at version 2, and the sample records.
+    build_db.sql("CREATE DATABASE itrust_build");
+    let migrate_build = Command::new(assert_cmd::cargo::cargo_bin("mysql_migrate"))
+        .arg({
+            let args = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(
+                args.path(),
+                serde_json::json!({
+                    "database": "itrust_build",
+                    "directory": example.join("migrations"),
+                    "login_port": build_db.port(),
+                    "target_version": "2",
+                })
+                .to_string(),
+            )
+            .unwrap();
+            args.into_temp_path().keep().unwrap()
+        })
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&migrate_build.stdout).contains("\"failed\":false"));
+    build_db.sql(&format!(
+        "USE itrust_build; {}",
+        std::fs::read_to_string(example.join("fixtures.sql")).unwrap()
+    ));
+
+    // The WAR, configured for the deployment server.
+    let work = tempfile::tempdir().unwrap();
+    let properties = work.path().join("itrust.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "jdbc.url=jdbc:mariadb://127.0.0.1:{}/itrust\njdbc.user=root\nredis.host=127.0.0.1\nredis.port={}\n",
+            live_db.port(),
+            redis.port()
+        ),
+    )
+    .unwrap();
+    let war = work.path().join("itrust.war");
+    let built = Command::new(example.join("build.sh"))
+        .arg(&war)
+        .arg("sample-1")
+        .arg(&properties)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let playbook = format!(
+        r#"- hosts: localhost
+  gather_facts: false
+  vars:
+    feature_state: enabled
+  tasks:
+    - name: copy
+      poseidon.deploy.mysql_copy:
+        source: {{database: itrust_build, login_port: {build}}}
+        target: {{database: itrust, login_port: {live}}}
+    - name: migrate
+      poseidon.deploy.mysql_migrate:
+        database: itrust
+        directory: {migrations}
+        login_port: {live}
+      register: schema
+    - name: flag
+      poseidon.deploy.feature_flag:
+        name: patientSearch
+        state: "{{{{ feature_state }}}}"
+        mirror_key: featureOffPatientSearch
+        mirror_invert: true
+        redis_url: {redis}
+    - name: deploy
+      poseidon.deploy.war_deploy:
+        context: /itrust
+        src: {war}
+        webapps_dir: {webapps}
+        record_dir: {record}
+        health_url: {health}
+        health_contains: "build sample-1 schema {{{{ schema.current_version }}}}"
+        health_timeout: 90
+        schema_version: "{{{{ schema.current_version }}}}"
+"#,
+        build = build_db.port(),
+        live = live_db.port(),
+        migrations = example.join("migrations").display(),
+        redis = redis.url(),
+        war = war.display(),
+        webapps = tomcat.webapps().display(),
+        record = work.path().join("record").display(),
+        health = tomcat.url("/itrust/health"),
+    );
+    let (_collection, ansible) = ansible();
+    let first = ansible.playbook(&playbook, &[]).unwrap();
+    assert!(first.success, "{}\n{}", first.stdout, first.stderr);
+    for task in ["copy", "migrate", "flag", "deploy"] {
+        assert_eq!(first.task(task).unwrap()["changed"], true, "{task}");
+    }
+    assert_eq!(first.task("migrate").unwrap()["current_version"], "3");
+    assert!(get(&tomcat.url("/itrust/health")).contains("ok build sample-1 schema 3"));
+    let patients = get(&tomcat.url("/itrust/patients"));
+    assert!(
+        patients.contains("Ada Lovelace") && patients.contains("Grace Hopper"),
+        "{patients}"
+    );
+
+    // The same play again: nothing to do anywhere.
+    let second = ansible.playbook(&playbook, &[]).unwrap();
+    assert!(second.success, "{}", second.stderr);
+    assert_eq!(
+        second.report["stats"]["localhost"]["changed"], 0,
+        "{}",
+        second.stdout
+    );
+
+    // Switching the feature off changes what the application serves.
+    let off = ansible
+        .playbook(&playbook, &["-e", "feature_state=disabled"])
+        .unwrap();
+    assert_eq!(off.task("flag").unwrap()["changed"], true);
+    assert_eq!(
+        get(&tomcat.url("/itrust/patients")).trim(),
+        "patient search is switched off"
+    );
+}
