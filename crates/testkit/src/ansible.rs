@@ -139,6 +139,7 @@ impl Ansible {
         // and Ansible's temporary files stay inside the test's directory.
         cmd.env("HOME", self.work.path())
             .env("ANSIBLE_COLLECTIONS_PATH", &self.collections)
+            .env("ANSIBLE_ROLES_PATH", repo_root().join("roles"))
             .env("ANSIBLE_LOCAL_TEMP", self.work.path().join("tmp"))
             .env("ANSIBLE_LOCALHOST_WARNING", "false")
             .env("ANSIBLE_NOCOLOR", "1")

@@ -1,5 +1,5 @@
-//! The sample application (examples/itrust) through the modules, as the pipeline will
-//! run them: the build database copied to the deployment database, migrated, the WAR
+//! The sample application (examples/itrust) through the repository's roles (database,
+//! feature_flags, application), as the pipeline will run them: the build database copied to the deployment database, migrated, the WAR
 //! deployed behind its health check (build id and schema version), a feature switched
 //! off through Redis. Then the whole play again: nothing changes.
 
@@ -83,39 +83,37 @@ fn copy_migrate_deploy_and_switch_a_feature() {
         String::from_utf8_lossy(&built.stderr)
     );
 
+    // The repository's roles, as site.yml will run them.
     let playbook = format!(
         r#"- hosts: localhost
   gather_facts: false
   vars:
     feature_state: enabled
-  tasks:
-    - name: copy
-      poseidon.deploy.mysql_copy:
-        source: {{database: itrust_build, login_port: {build}}}
-        target: {{database: itrust, login_port: {live}}}
-    - name: migrate
-      poseidon.deploy.mysql_migrate:
-        database: itrust
-        directory: {migrations}
-        login_port: {live}
-      register: schema
-    - name: flag
-      poseidon.deploy.feature_flag:
-        name: patientSearch
-        state: "{{{{ feature_state }}}}"
-        mirror_key: featureOffPatientSearch
-        mirror_invert: true
-        redis_url: {redis}
-    - name: deploy
-      poseidon.deploy.war_deploy:
-        context: /itrust
-        src: {war}
-        webapps_dir: {webapps}
-        record_dir: {record}
-        health_url: {health}
-        health_contains: "build sample-1 schema {{{{ schema.current_version }}}}"
-        health_timeout: 90
-        schema_version: "{{{{ schema.current_version }}}}"
+  roles:
+    - role: database
+      vars:
+        database_source: {{database: itrust_build, login_host: 127.0.0.1, login_port: {build}, login_user: root}}
+        database_source_password: ""
+        database_target: {{database: itrust, login_host: 127.0.0.1, login_port: {live}, login_user: root}}
+        database_target_password: ""
+        database_migrations: {migrations}
+    - role: feature_flags
+      vars:
+        feature_flags_redis_url: {redis}
+        feature_flags_redis_password: ""
+        feature_flags:
+          - name: patientSearch
+            state: "{{{{ feature_state }}}}"
+            mirror_key: featureOffPatientSearch
+            mirror_invert: true
+    - role: application
+      vars:
+        application_war: {war}
+        application_build_id: sample-1
+        application_webapps_dir: {webapps}
+        application_record_dir: {record}
+        application_health_url: {health}
+        application_health_timeout: 90
 "#,
         build = build_db.port(),
         live = live_db.port(),
@@ -129,10 +127,24 @@ fn copy_migrate_deploy_and_switch_a_feature() {
     let (_collection, ansible) = ansible();
     let first = ansible.playbook(&playbook, &[]).unwrap();
     assert!(first.success, "{}\n{}", first.stdout, first.stderr);
-    for task in ["copy", "migrate", "flag", "deploy"] {
-        assert_eq!(first.task(task).unwrap()["changed"], true, "{task}");
+    let changed = |run: &poseidon_testkit::PlaybookRun, task: &str| {
+        run.results()
+            .into_iter()
+            .find(|r| r["_task"].as_str().is_some_and(|n| n.ends_with(task)))
+            .unwrap_or_else(|| panic!("no task {task}"))
+    };
+    for task in [
+        "Copy the build database to the deployment server",
+        "Migrate the deployment database",
+        "Set the feature flags",
+        "Deploy the WAR behind its health check",
+    ] {
+        assert_eq!(changed(&first, task)["changed"], true, "{task}");
     }
-    assert_eq!(first.task("migrate").unwrap()["current_version"], "3");
+    assert_eq!(
+        changed(&first, "Migrate the deployment database")["current_version"],
+        "3"
+    );
     assert!(get(&tomcat.url("/itrust/health")).contains("ok build sample-1 schema 3"));
     let patients = get(&tomcat.url("/itrust/patients"));
     assert!(
@@ -153,7 +165,7 @@ fn copy_migrate_deploy_and_switch_a_feature() {
     let off = ansible
         .playbook(&playbook, &["-e", "feature_state=disabled"])
         .unwrap();
-    assert_eq!(off.task("flag").unwrap()["changed"], true);
+    assert_eq!(changed(&off, "Set the feature flags")["changed"], true);
     assert_eq!(
         get(&tomcat.url("/itrust/patients")).trim(),
         "patient search is switched off"
