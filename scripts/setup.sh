@@ -47,6 +47,12 @@ if [ "$("$POSEIDON_VENV/bin/python" -c 'import ansible.release as r; print(r.__v
   python3 -m venv "$POSEIDON_VENV"
   "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check "ansible-core==$ANSIBLE_CORE_VERSION"
 fi
+# ansible-lint for the roles and site.yml (test suite); ansible-core stays pinned.
+if [ ! -x "$POSEIDON_VENV/bin/ansible-lint" ]; then
+  log "installing ansible-lint $ANSIBLE_LINT_VERSION"
+  "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check \
+    "ansible-lint==$ANSIBLE_LINT_VERSION" "ansible-core==$ANSIBLE_CORE_VERSION"
+fi
 
 # Services of the local default. Tests start private servers of their own; the main
 # job (site.yml) uses the machine's Redis on 127.0.0.1:6379.

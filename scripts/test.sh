@@ -22,5 +22,14 @@ for doc in ansible/collections/ansible_collections/poseidon/deploy/plugins/modul
 done
 ansible all -m poseidon.deploy.ping
 
+log "ansible-lint (site.yml and roles, production profile)"
+lint_log=$(mktemp)
+if ! ansible-lint --offline --strict site.yml roles/ >"$lint_log" 2>&1; then
+  cat "$lint_log"
+  exit 1
+fi
+grep -E "Passed|Failed" "$lint_log" || true
+rm -f "$lint_log"
+
 log "cargo test"
 cargo test --locked --workspace

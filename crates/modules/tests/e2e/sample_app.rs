@@ -101,7 +101,7 @@ fn copy_migrate_deploy_and_switch_a_feature() {
       vars:
         feature_flags_redis_url: {redis}
         feature_flags_redis_password: ""
-        feature_flags:
+        feature_flags_list:
           - name: patientSearch
             state: "{{{{ feature_state }}}}"
             mirror_key: featureOffPatientSearch
