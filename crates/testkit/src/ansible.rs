@@ -99,7 +99,12 @@ pub struct PlaybookRun {
 
 impl Ansible {
     pub fn new(collection: &Collection) -> Result<Ansible> {
-        Self::with_inventory(collection, "localhost ansible_connection=local\n")
+        // The controller's own Python for the Python modules (uri, ...): discovery may find
+        // an interpreter that is only a shim.
+        Self::with_inventory(
+            collection,
+            "localhost ansible_connection=local ansible_python_interpreter=\"{{ ansible_playbook_python }}\"\n",
+        )
     }
 
     /// A runner whose inventory is `inventory` (INI), e.g. hosts behind a [`crate::SshServer`].

@@ -114,6 +114,11 @@ fn copy_migrate_deploy_and_switch_a_feature() {
         application_record_dir: {record}
         application_health_url: {health}
         application_health_timeout: 90
+    - role: smoke_test
+      vars:
+        smoke_test_base_url: {base}
+        smoke_test_build_id: sample-1
+        smoke_test_page_contains: "{{{{ 'Ada Lovelace' if feature_state == 'enabled' else 'switched off' }}}}"
 "#,
         build = build_db.port(),
         live = live_db.port(),
@@ -123,6 +128,7 @@ fn copy_migrate_deploy_and_switch_a_feature() {
         webapps = tomcat.webapps().display(),
         record = work.path().join("record").display(),
         health = tomcat.url("/itrust/health"),
+        base = tomcat.url("/itrust"),
     );
     let (_collection, ansible) = ansible();
     let first = ansible.playbook(&playbook, &[]).unwrap();
@@ -165,6 +171,11 @@ fn copy_migrate_deploy_and_switch_a_feature() {
     let off = ansible
         .playbook(&playbook, &["-e", "feature_state=disabled"])
         .unwrap();
+    assert!(
+        off.success,
+        "the smoke test expects the switched-off page: {}",
+        off.stdout
+    );
     assert_eq!(changed(&off, "Set the feature flags")["changed"], true);
     assert_eq!(
         get(&tomcat.url("/itrust/patients")).trim(),
