@@ -10,7 +10,7 @@
 # Both servers are private (own data directories under ~/.cache/poseidon/bench, ports
 # 3316 and 3317, same settings), so that the floor may read and write files.
 set -euo pipefail
-source "$(dirname "$0")/../scripts/env.sh"
+source "$(dirname "$0")/common.sh"
 size=${1:-250000}
 rounds=${2:-1}
 peers_dir=${PEERS_DIR:-$POSEIDON_ROOT/../shared/bench/peers}
@@ -67,8 +67,6 @@ bytes=$($src_sql -N -e "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_
 
 export SRC="127.0.0.1:$src_port" DST="127.0.0.1:$dst_port" SRC_DB=sbtest DB_USER=root DB_PASS=
 work=$(mktemp -d)
-seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f\n", b - a}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 ours() {
   $dst_sql -e "DROP DATABASE IF EXISTS ours; DROP DATABASE IF EXISTS poseidon"

@@ -9,7 +9,7 @@
 # Per-task cost = (wall time of a 50-task play - wall time of the same play with no
 # task) / 50, so ansible-playbook's own start-up is not counted against any module.
 set -euo pipefail
-source "$(dirname "$0")/../scripts/env.sh"
+source "$(dirname "$0")/common.sh"
 rounds=${1:-3}
 tasks=50
 peers_dir=${PEERS_DIR:-$POSEIDON_ROOT/../shared/bench/peers}
@@ -50,9 +50,8 @@ run() {
   "$playbook" -i localhost, "$work/$1.yml" >"$work/$1.out" 2>&1 || { cat "$work/$1.out" >&2; exit 1; }
   end=$(date +%s.%N)
   grep -o 'changed=[0-9]*' "$work/$1.out" | tail -1 | cut -d= -f2 >"$work/$1.changed"
-  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.4f\n", b - a}'
+  seconds "$start" "$end"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 redis-cli -h 127.0.0.1 del poseidon:flag:benchflag poseidon:flag:benchflag:audit peerflag >/dev/null
 declare -A wall

@@ -7,7 +7,7 @@
 #
 #   bench/migrate.sh [ROUNDS] [MIGRATIONS]     (defaults 3 and 200; medians reported)
 set -euo pipefail
-source "$(dirname "$0")/../scripts/env.sh"
+source "$(dirname "$0")/common.sh"
 rounds=${1:-3}
 count=${2:-200}
 
@@ -28,8 +28,6 @@ done
 # The client gets the same statements, in version order, in one session.
 for n in $(seq "$count"); do cat "$work/migrations/V${n}__"*.sql; done >"$work/all.sql"
 
-seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f\n", b - a}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 fresh() { mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1"; }
 
 ours_runs=(); client_runs=()

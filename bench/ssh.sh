@@ -8,7 +8,7 @@
 #
 #   bench/ssh.sh [ROUNDS]     (default 3; medians; per task = (play - empty play) / 20)
 set -euo pipefail
-source "$(dirname "$0")/../scripts/env.sh"
+source "$(dirname "$0")/common.sh"
 rounds=${1:-3}
 tasks=20
 
@@ -66,8 +66,6 @@ play ours "poseidon.deploy.ping:"
 play pyping "ansible.builtin.ping:"
 play raw "ansible.builtin.raw: \"echo '{}' | ~/.ansible/poseidon/$sha/ping\""
 
-seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f\n", b - a}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 run() { # inventory playbook [extra args]
   local start end inv=$1 pb=$2; shift 2
   start=$(date +%s.%N)

@@ -7,7 +7,7 @@
 #
 #   bench/war.sh [ROUNDS] [SIZE_MB]     (defaults 3 and 100; medians reported)
 set -euo pipefail
-source "$(dirname "$0")/../scripts/env.sh"
+source "$(dirname "$0")/common.sh"
 rounds=${1:-3}
 size=${2:-100}
 
@@ -55,8 +55,6 @@ cat >"$work/copy.yml" <<YML
         remote_src: false
 YML
 
-seconds() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f\n", b - a}'; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 timed() { local start end; start=$(date +%s.%N); "$@" >/dev/null; end=$(date +%s.%N); seconds "$start" "$end"; }
 fresh() { rm -rf "$work/webapps-ours" "$work/webapps-copy" "$work/record"; mkdir -p "$work/webapps-ours" "$work/webapps-copy"; sync; }
 
