@@ -206,10 +206,15 @@ pub async fn read(
         .into_iter()
         .filter(|(_, t)| copied.contains(t.as_str()))
     {
-        let row: Option<mysql_async::Row> = conn
-            .query_first(format!("SHOW CREATE TRIGGER {db}.{}", quote_ident(&name)))
-            .await
-            .map_err(sql.err(format!("reading trigger {name}")))?;
+        let row = show_create(
+            conn,
+            sql,
+            "TRIGGER",
+            &db,
+            &name,
+            format!("reading trigger {name}"),
+        )
+        .await?;
         if let Some(row) = row {
             objects.push(object("trigger", name, &row, 1, 2, Some(table)));
         }
@@ -220,10 +225,15 @@ pub async fn read(
             .filter(|t| t.1 == "VIEW")
             .map(|t| (&t.0, "view"))
         {
-            let row: Option<mysql_async::Row> = conn
-                .query_first(format!("SHOW CREATE VIEW {db}.{}", quote_ident(name)))
-                .await
-                .map_err(sql.err(format!("reading view {name}")))?;
+            let row = show_create(
+                conn,
+                sql,
+                "VIEW",
+                &db,
+                &name,
+                format!("reading view {name}"),
+            )
+            .await?;
             if let Some(row) = row {
                 objects.push(object(kind, name.clone(), &row, usize::MAX, 1, None));
             }
@@ -242,10 +252,15 @@ pub async fn read(
             } else {
                 ("procedure", "PROCEDURE")
             };
-            let row: Option<mysql_async::Row> = conn
-                .query_first(format!("SHOW CREATE {show} {db}.{}", quote_ident(&name)))
-                .await
-                .map_err(sql.err(format!("reading {kind} {name}")))?;
+            let row = show_create(
+                conn,
+                sql,
+                show,
+                &db,
+                &name,
+                format!("reading {kind} {name}"),
+            )
+            .await?;
             if let Some(row) = row {
                 objects.push(object(kind, name, &row, 1, 2, None));
             }
@@ -258,10 +273,15 @@ pub async fn read(
             .await
             .map_err(sql.err("listing the source events"))?;
         for name in events {
-            let row: Option<mysql_async::Row> = conn
-                .query_first(format!("SHOW CREATE EVENT {db}.{}", quote_ident(&name)))
-                .await
-                .map_err(sql.err(format!("reading event {name}")))?;
+            let row = show_create(
+                conn,
+                sql,
+                "EVENT",
+                &db,
+                &name,
+                format!("reading event {name}"),
+            )
+            .await?;
             if let Some(row) = row {
                 objects.push(object("event", name, &row, 1, 3, None));
             }
@@ -273,6 +293,20 @@ pub async fn read(
         tables,
         objects,
     })
+}
+
+/// `SHOW CREATE <what> <db>.<name>`: the row, or `None` when the object vanished meanwhile.
+async fn show_create(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    what: &str,
+    db: &str,
+    name: &str,
+    doing: String,
+) -> Result<Option<mysql_async::Row>, CopyError> {
+    conn.query_first(format!("SHOW CREATE {what} {db}.{}", quote_ident(name)))
+        .await
+        .map_err(sql.err(doing))
 }
 
 /// Builds an object from a `SHOW CREATE ...` row: `mode_at` and `create_at` are the
