@@ -4,5 +4,7 @@
 pub mod copy;
 mod endpoint;
 pub mod migrate;
+mod sql;
 
 pub use endpoint::{Endpoint, EndpointError, Tls};
+pub use sql::{SqlContext, SqlFailed};

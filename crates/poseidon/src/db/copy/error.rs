@@ -1,6 +1,6 @@
 use thiserror::Error;
 
-use crate::db::EndpointError;
+use crate::db::{EndpointError, SqlFailed};
 
 /// What can stop a copy. Whatever it is, the target database is as it was (the swap is
 /// the last step and a single `RENAME TABLE`).
@@ -8,13 +8,8 @@ use crate::db::EndpointError;
 pub enum CopyError {
     #[error(transparent)]
     Connect(#[from] EndpointError),
-    #[error("{doing} on {endpoint}: {source}")]
-    Sql {
-        doing: String,
-        endpoint: String,
-        #[source]
-        source: mysql_async::Error,
-    },
+    #[error(transparent)]
+    Sql(#[from] SqlFailed),
     #[error("database {database:?} does not exist on {endpoint}")]
     MissingDatabase { database: String, endpoint: String },
     #[error(

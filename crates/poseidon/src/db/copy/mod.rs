@@ -35,7 +35,7 @@ pub use fingerprint::{Fingerprint, SumAlgorithm, TableSum};
 use fingerprint::RowSum;
 pub use schema::{SourceSchema, TableFilter};
 
-use crate::db::Endpoint;
+use crate::db::{Endpoint, SqlContext};
 use ddl::quote_ident;
 use snapshot::SESSION_SETUP;
 use stream::{Item, copy_item, plan_items};
@@ -142,26 +142,6 @@ impl Loaded {
 
     pub fn staged_tables(&self) -> Vec<String> {
         self.schema.tables.iter().map(|t| t.name.clone()).collect()
-    }
-}
-
-/// Names what was being done when a query failed.
-pub struct SqlContext {
-    pub endpoint: String,
-}
-
-impl SqlContext {
-    pub fn err<D: Into<String>>(
-        &self,
-        doing: D,
-    ) -> impl FnOnce(mysql_async::Error) -> CopyError + use<D> {
-        let doing = doing.into();
-        let endpoint = self.endpoint.clone();
-        move |source| CopyError::Sql {
-            doing,
-            endpoint,
-            source,
-        }
     }
 }
 

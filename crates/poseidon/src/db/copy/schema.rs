@@ -225,15 +225,8 @@ pub async fn read(
             .filter(|t| t.1 == "VIEW")
             .map(|t| (&t.0, "view"))
         {
-            let row = show_create(
-                conn,
-                sql,
-                "VIEW",
-                &db,
-                &name,
-                format!("reading view {name}"),
-            )
-            .await?;
+            let row =
+                show_create(conn, sql, "VIEW", &db, name, format!("reading view {name}")).await?;
             if let Some(row) = row {
                 objects.push(object(kind, name.clone(), &row, usize::MAX, 1, None));
             }
@@ -304,9 +297,10 @@ async fn show_create(
     name: &str,
     doing: String,
 ) -> Result<Option<mysql_async::Row>, CopyError> {
-    conn.query_first(format!("SHOW CREATE {what} {db}.{}", quote_ident(name)))
+    Ok(conn
+        .query_first(format!("SHOW CREATE {what} {db}.{}", quote_ident(name)))
         .await
-        .map_err(sql.err(doing))
+        .map_err(sql.err(doing))?)
 }
 
 /// Builds an object from a `SHOW CREATE ...` row: `mode_at` and `create_at` are the

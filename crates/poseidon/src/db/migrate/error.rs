@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::db::EndpointError;
+use crate::db::{EndpointError, SqlFailed};
 
 /// What can stop a migration run. Messages name the file, the statement and what to do.
 #[derive(Debug, Error)]
@@ -39,13 +39,8 @@ pub enum MigrateError {
     },
     #[error(transparent)]
     Connect(#[from] EndpointError),
-    #[error("{doing} on {endpoint}: {source}")]
-    Sql {
-        doing: String,
-        endpoint: String,
-        #[source]
-        source: mysql_async::Error,
-    },
+    #[error(transparent)]
+    Sql(#[from] SqlFailed),
     #[error(
         "another migration run holds lock {lock:?} (connection {holder}); gave up after {timeout:?}"
     )]

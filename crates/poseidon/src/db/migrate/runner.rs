@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::history::{self, HistoryRow, quoted};
 use super::{Kind, MigrateError, MigrationSet, PlanOptions, Status, Step, Version, plan};
-use crate::db::Endpoint;
+use crate::db::{Endpoint, SqlContext, SqlFailed};
 
 /// Choices of a run that changes the database.
 #[derive(Debug, Clone)]
@@ -87,19 +87,22 @@ impl Migrator {
         })
     }
 
-    fn sql_error(&self, doing: impl Into<String>) -> SqlError {
-        SqlError {
-            doing: doing.into(),
+    fn sql_error<D: Into<String>>(
+        &self,
+        doing: D,
+    ) -> impl FnOnce(mysql_async::Error) -> SqlFailed + use<D> {
+        SqlContext {
             endpoint: self.endpoint.clone(),
         }
+        .err(doing)
     }
 
     /// Every history row, oldest first (empty when there is no history table yet).
     pub async fn history(&mut self) -> Result<Vec<HistoryRow>, MigrateError> {
         let err = self.sql_error("reading the migration history");
-        history::read(&mut self.conn, &self.table)
+        Ok(history::read(&mut self.conn, &self.table)
             .await
-            .map_err(|e| err.wrap(e))
+            .map_err(err)?)
     }
 
     /// Where the database stands against `set`. Reads only, takes no lock.
@@ -184,7 +187,7 @@ impl Migrator {
                             (&file.checksum, file.statements.len(), row.rank),
                         )
                         .await
-                        .map_err(|e| err.wrap(e))?;
+                        .map_err(err)?;
                 }
                 None => {
                     self.conn
@@ -196,7 +199,7 @@ impl Migrator {
                             (row.rank,),
                         )
                         .await
-                        .map_err(|e| err.wrap(e))?;
+                        .map_err(err)?;
                 }
             }
             repaired.push(row.script);
@@ -213,7 +216,7 @@ impl Migrator {
         self.conn
             .query_drop(history::create_sql(&self.table))
             .await
-            .map_err(|e| err.wrap(e))?;
+            .map_err(err)?;
         let status = self.status(set, &options.plan).await?;
         let mut report = Report {
             current_version: status.version_after(),
@@ -247,7 +250,8 @@ impl Migrator {
                 (version.to_string(), options.installed_by.as_deref()),
             )
             .await
-            .map_err(|e| err.wrap(e))
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn run_step(
@@ -271,7 +275,7 @@ impl Migrator {
                         (&migration.checksum, total, rank),
                     )
                     .await
-                    .map_err(|e| err.wrap(e))?;
+                    .map_err(err)?;
                 rank
             }
             None => {
@@ -296,7 +300,7 @@ impl Migrator {
                         ),
                     )
                     .await
-                    .map_err(|e| err.wrap(e))?;
+                    .map_err(err)?;
                 self.conn.last_insert_id().unwrap_or(0)
             }
         };
@@ -337,7 +341,7 @@ impl Migrator {
             self.conn
                 .exec_drop(progress.as_str(), (index + 1, rank))
                 .await
-                .map_err(|e| err.wrap(e))?;
+                .map_err(err)?;
         }
         let duration_ms = started.elapsed().as_millis() as u64;
         let err = self.sql_error(format!("recording the end of {}", step.script));
@@ -349,7 +353,7 @@ impl Migrator {
                 (duration_ms, total, rank),
             )
             .await
-            .map_err(|e| err.wrap(e))?;
+            .map_err(err)?;
         Ok(AppliedStep {
             script: step.script.clone(),
             kind: migration.kind,
@@ -367,7 +371,7 @@ impl Migrator {
             .conn
             .exec_first("SELECT GET_LOCK(?, ?)", (&self.lock, timeout.as_secs_f64()))
             .await
-            .map_err(|e| err.wrap(e))?;
+            .map_err(err)?;
         if got.flatten() == Some(1) {
             return Ok(());
         }
@@ -407,22 +411,6 @@ impl Migrator {
             .conn
             .exec_drop("DO RELEASE_LOCK(?)", (&self.lock,))
             .await;
-    }
-}
-
-/// Names what was being done when a query failed: `.map_err(|e| err.wrap(e))`.
-struct SqlError {
-    doing: String,
-    endpoint: String,
-}
-
-impl SqlError {
-    fn wrap(self, source: mysql_async::Error) -> MigrateError {
-        MigrateError::Sql {
-            doing: self.doing,
-            endpoint: self.endpoint,
-            source,
-        }
     }
 }
 
