@@ -5,6 +5,8 @@
 //!
 //! - `db` (feature `mysql`): MySQL/MariaDB endpoints and versioned schema migrations.
 //! - `hook` (feature `hook`): push to deploy, the git hook.
+//! - [`provision`]: EC2 fleets (planning always; the AWS side with feature `ec2`).
+//! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
 //! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
@@ -14,7 +16,9 @@ pub mod db;
 pub mod flags;
 #[cfg(feature = "hook")]
 pub mod hook;
+pub mod inventory;
 #[doc(hidden)]
 pub mod pause;
+pub mod provision;
 #[cfg(feature = "war")]
 pub mod war;

@@ -1,0 +1,63 @@
+//! Prometheus `file_sd` target files: one JSON file per role, one entry per host with
+//! the ports asked for, labelled so that dashboards can group by project and role.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::Inventory;
+
+/// The targets of one role: `[{"targets": ["10.0.0.5:9100"], "labels": {...}}]`.
+/// Hosts without an address are left out (they cannot be scraped).
+pub fn targets(inventory: &Inventory, project: &str, role: &str, ports: &[u16]) -> Value {
+    let entries: Vec<Value> = inventory
+        .hosts
+        .iter()
+        .filter(|h| h.role == role)
+        .filter_map(|host| {
+            let address = host.address.as_ref()?;
+            let targets: Vec<String> = ports.iter().map(|p| format!("{address}:{p}")).collect();
+            let mut labels = BTreeMap::from([
+                ("project", json!(project)),
+                ("role", json!(role)),
+                ("host", json!(host.name)),
+            ]);
+            for (label, var) in [("instance_id", "instance_id"), ("az", "az")] {
+                if let Some(value) = host.vars.get(var) {
+                    labels.insert(label, value.clone());
+                }
+            }
+            Some(json!({ "targets": targets, "labels": labels }))
+        })
+        .collect();
+    Value::Array(entries)
+}
+
+/// The file's text: pretty JSON with a final newline (stable for a stable inventory).
+pub fn render(targets: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(targets).expect("JSON values serialize");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::tests::sample;
+    use crate::inventory::{Inventory, InventoryOptions};
+
+    #[test]
+    fn one_entry_per_host_with_every_port() {
+        let inventory = Inventory::from_instances(&sample(), &InventoryOptions::default());
+        let web = targets(&inventory, "p", "web", &[9100, 8080]);
+        let entries = web.as_array().unwrap();
+        assert_eq!(entries.len(), 3);
+        assert_eq!(
+            entries[0]["targets"],
+            json!(["10.0.0.3:9100", "10.0.0.3:8080"])
+        );
+        assert_eq!(entries[0]["labels"]["role"], "web");
+        assert_eq!(entries[0]["labels"]["host"], "web-0");
+        assert_eq!(targets(&inventory, "p", "monitor", &[9100]), json!([]));
+    }
+}

@@ -1,0 +1,44 @@
+//! EC2 provisioning: a declarative fleet (security group, key pair, instances per role)
+//! made real, idempotently, with nothing identified by a hard-coded id.
+//!
+//! Identity lives in tags ([`spec::tags`]): the project's security group is found by name
+//! and project tag, its instances by project and role, each in a numbered slot. A run
+//! observes (read only), [`plan`](plan::plan)s, then applies exactly that plan:
+//!
+//! - [`spec`]: the fleet as asked, validated before any API call;
+//! - [`rules`]: security-group rules, normalized so that asked and existing compare;
+//! - [`plan`]: pure planning (what to create, add, revoke, launch, start, terminate);
+//! - `client`, `observe`, `apply`, `teardown` (feature `ec2`): the AWS side.
+//!
+//! Launches are safe to retry: each carries a client token derived from the spec and
+//! its slot, and is tagged with the slot atomically (TagSpecifications), so a launch whose
+//! response was lost is found by its tags before anything is launched again.
+
+#[cfg(feature = "ec2")]
+mod apply;
+#[cfg(feature = "ec2")]
+mod client;
+#[cfg(feature = "ec2")]
+mod error;
+#[cfg(feature = "ec2")]
+mod keyfile;
+#[cfg(feature = "ec2")]
+mod observe;
+pub mod plan;
+pub mod rules;
+pub mod spec;
+#[cfg(feature = "ec2")]
+mod teardown;
+
+#[cfg(feature = "ec2")]
+pub use apply::{FleetState, Provisioned, WaitOptions, apply, current_state};
+#[cfg(feature = "ec2")]
+pub use client::{AwsSettings, DEFAULT_MAX_ATTEMPTS, Ec2, StaticCredentials};
+#[cfg(feature = "ec2")]
+pub use error::ProvisionError;
+#[cfg(feature = "ec2")]
+pub use observe::{observe, observe_project, project_instances};
+pub use plan::{FleetPlan, Instance, InstanceState, Observed, TeardownPlan, plan, plan_teardown};
+pub use spec::{FleetSpec, SpecError};
+#[cfg(feature = "ec2")]
+pub use teardown::{TornDown, teardown};
