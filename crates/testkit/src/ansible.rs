@@ -85,6 +85,7 @@ pub fn ansible_command(name: &str) -> Result<PathBuf> {
 pub struct Ansible {
     collections: PathBuf,
     work: TempDir,
+    env: Vec<(String, String)>,
 }
 
 /// One `ansible-playbook` run.
@@ -118,7 +119,15 @@ impl Ansible {
         Ok(Ansible {
             collections: collection.path().to_owned(),
             work,
+            env: Vec::new(),
         })
+    }
+
+    /// Sets an environment variable for every run (e.g. a [`crate::MotoServer`]'s).
+    pub fn with_env(mut self, vars: &[(&str, String)]) -> Ansible {
+        self.env
+            .extend(vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        self
     }
 
     /// A scratch directory that lives as long as this runner.
@@ -149,6 +158,7 @@ impl Ansible {
             .env("ANSIBLE_LOCALHOST_WARNING", "false")
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_RETRY_FILES_ENABLED", "false")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         if json {
             cmd.env(

@@ -1,19 +1,25 @@
 //! Real services for Poseidon's tests, started by the tests themselves.
 //!
-//! - [`RedisServer`], [`MariaDbServer`]: private servers on free loopback ports, gone on drop;
+//! - [`RedisServer`], [`MariaDbServer`], [`MotoServer`]: private servers on free loopback
+//!   ports, gone on drop; [`FaultProxy`]: throttling, eventual consistency and lost
+//!   responses injected in front of moto;
 //! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
 //!   freshly built module binaries, and `ansible-playbook` runs against it;
 //! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
 
 mod ansible;
+mod fault_proxy;
 mod mariadb_server;
+mod moto_server;
 mod redis_server;
 mod ssh_server;
 mod tomcat;
 mod wait;
 
-pub use ansible::{Ansible, Collection, PlaybookRun};
+pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
+pub use fault_proxy::{FaultProxy, Faults, Injected};
 pub use mariadb_server::MariaDbServer;
+pub use moto_server::MotoServer;
 pub use redis_server::RedisServer;
 pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};
