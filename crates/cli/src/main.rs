@@ -2,6 +2,7 @@
 
 mod copy;
 mod db;
+mod ec2;
 mod flag;
 mod hook;
 mod war;
@@ -37,6 +38,12 @@ enum Command {
     /// WAR deployment onto Tomcat: deploy, roll back, list releases.
     #[command(subcommand)]
     War(war::WarCommand),
+    /// Make a project's EC2 fleet match a spec (the ec2_provision options, as JSON).
+    Provision(ec2::SpecArgs),
+    /// Remove a project's fleet: instances, then its security group and key pair.
+    Teardown(ec2::SpecArgs),
+    /// A project's Ansible inventory from EC2: a file, or a dynamic inventory (--list).
+    Inventory(ec2::InventoryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +64,9 @@ fn main() -> std::process::ExitCode {
         Command::Db(command) => db::run(command).map(|()| 0),
         Command::Hook(command) => hook::run(command),
         Command::War(command) => war::run(command).map(|()| 0),
+        Command::Provision(args) => ec2::provision(&args, false).map(|()| 0),
+        Command::Teardown(args) => ec2::provision(&args, true).map(|()| 0),
+        Command::Inventory(args) => ec2::inventory(&args).map(|()| 0),
     };
     match result {
         Ok(0) => std::process::ExitCode::SUCCESS,
