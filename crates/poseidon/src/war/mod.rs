@@ -213,7 +213,7 @@ pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
         match wait_healthy(check) {
             Ok(answer) => health = Some(answer),
             Err(last) => {
-                let _ = spec.target.undeploy(&spec.context, &new);
+                let _ = spec.target.withdraw(&spec.context, &new);
                 record.set_state(&new, "rolled_back");
                 record.save(&spec.record_dir)?;
                 return Err(WarError::Unhealthy {

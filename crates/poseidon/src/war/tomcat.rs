@@ -101,6 +101,36 @@ impl Target {
             }
         }
     }
+
+    /// Undeploys a release that must stop serving now (a failed health gate): in webapps
+    /// mode, also waits (bounded) until the auto-deployer has taken it down.
+    pub fn withdraw(&self, context: &str, version: &str) -> Result<(), WarError> {
+        self.undeploy(context, version)?;
+        if let Target::Webapps(dir) = self {
+            wait_undeployed(&dir.join(version::war_name(context, version)));
+        }
+        Ok(())
+    }
+}
+
+/// How long Tomcat's auto-deployer may take to notice a removed WAR (its background
+/// cycle, 10 s by default) and remove the exploded directory.
+const UNDEPLOY_WAIT: Duration = Duration::from_secs(30);
+
+/// The auto-deployer undeploys a removed WAR on its next cycle, and removes the exploded
+/// directory when it has: until then that version still answers new sessions. Waiting
+/// for it (bounded) means that when a failed release is reported, the previous one is
+/// the one serving. Without unpacking there is no directory, and nothing to wait for.
+fn wait_undeployed(war: &Path) {
+    let exploded = war.with_extension("");
+    let deadline = std::time::Instant::now() + UNDEPLOY_WAIT;
+    while exploded.exists() {
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(dir = %exploded.display(), "Tomcat has not undeployed the version yet");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Writes `war` to a hidden temporary file in `dir` (same file system, a name the
