@@ -13,5 +13,6 @@ export PATH="$POSEIDON_VENV/bin:$HOME/.cargo/bin:$PATH"
 # The pinned controller: the binary-module protocol the harness speaks was read from it.
 ANSIBLE_CORE_VERSION=2.19.14
 ANSIBLE_LINT_VERSION=26.10.1
+MOTO_VERSION=5.2.1
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -54,6 +54,13 @@ if [ ! -x "$POSEIDON_VENV/bin/ansible-lint" ]; then
     "ansible-lint==$ANSIBLE_LINT_VERSION" "ansible-core==$ANSIBLE_CORE_VERSION"
 fi
 
+# moto_server: the EC2 API of the local default and of the tests (pinned, as on the image).
+if [ ! -x "$POSEIDON_VENV/bin/moto_server" ]; then
+  log "installing moto[server] $MOTO_VERSION"
+  "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check \
+    "moto[server,ec2]==$MOTO_VERSION" "ansible-core==$ANSIBLE_CORE_VERSION"
+fi
+
 # Services of the local default. Tests start private servers of their own; the main
 # job (site.yml) uses the machine's Redis on 127.0.0.1:6379.
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
