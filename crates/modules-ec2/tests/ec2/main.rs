@@ -7,6 +7,7 @@ mod faults;
 mod input;
 mod inventory;
 mod provision;
+mod site;
 
 use std::io::Write;
 use std::path::Path;

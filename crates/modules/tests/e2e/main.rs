@@ -8,7 +8,6 @@ mod ansible_migrate;
 mod ansible_war;
 mod process_input;
 mod sample_app;
-mod site_playbook;
 mod ssh_round_trip;
 
 use std::path::Path;

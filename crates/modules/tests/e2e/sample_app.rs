@@ -55,7 +55,7 @@ fn copy_migrate_deploy_and_switch_a_feature() {
     assert!(String::from_utf8_lossy(&migrate_build.stdout).contains("\"failed\":false"));
     build_db.sql(&format!(
         "USE itrust_build; {}",
-        std::fs::read_to_string(example.join("fixtures.sql")).unwrap()
+        std::fs::read_to_string(example.join("seed/V1__sample_records.sql")).unwrap()
     ));
 
     // The WAR, configured for the deployment server.
