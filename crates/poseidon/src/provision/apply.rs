@@ -669,3 +669,60 @@ async fn ssh_answers(instance: &Instance, port: u16, timeout: Duration) -> bool 
     };
     matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(true)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write as _;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn at(address: &str) -> Instance {
+        Instance {
+            id: "i-1".into(),
+            role: "web".into(),
+            slot: Some(0),
+            state: InstanceState::Running,
+            launch_time: 0,
+            private_ip: Some(address.into()),
+            public_ip: None,
+            availability_zone: None,
+            instance_type: None,
+            image_id: None,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// A listener that accepts and then says `greeting` (or nothing).
+    fn listener(greeting: &'static [u8]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.write_all(greeting);
+                // Held open until the probe hangs up.
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn only_an_ssh_greeting_counts_as_ssh_up() {
+        let timeout = Duration::from_millis(500);
+        let ssh = listener(b"SSH-2.0-OpenSSH_9.2\r\n");
+        assert!(ssh_answers(&at("127.0.0.1"), ssh, timeout).await);
+        // A port that accepts but does not speak SSH (a proxy, another service).
+        let silent = listener(b"");
+        assert!(!ssh_answers(&at("127.0.0.1"), silent, timeout).await);
+        let http = listener(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        assert!(!ssh_answers(&at("127.0.0.1"), http, timeout).await);
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert!(!ssh_answers(&at("127.0.0.1"), closed, timeout).await);
+    }
+}
