@@ -8,7 +8,8 @@
 //! - [`spec`]: the fleet as asked, validated before any API call;
 //! - [`rules`]: security-group rules, normalized so that asked and existing compare;
 //! - [`plan`]: pure planning (what to create, add, revoke, launch, start, terminate);
-//! - `client`, `observe`, `apply`, `teardown` (feature `ec2`): the AWS side.
+//! - `client`, `observe`, `apply` (with `launch` and `wait`), `teardown` (feature
+//!   `ec2`): the AWS side.
 //!
 //! Launches are safe to retry: each carries a client token derived from the spec and
 //! its slot, and is tagged with the slot atomically (TagSpecifications), so a launch whose
@@ -23,15 +24,19 @@ mod error;
 #[cfg(feature = "ec2")]
 mod keyfile;
 #[cfg(feature = "ec2")]
+mod launch;
+#[cfg(feature = "ec2")]
 mod observe;
 pub mod plan;
 pub mod rules;
 pub mod spec;
 #[cfg(feature = "ec2")]
 mod teardown;
+#[cfg(feature = "ec2")]
+mod wait;
 
 #[cfg(feature = "ec2")]
-pub use apply::{FleetState, Provisioned, WaitOptions, apply, current_state};
+pub use apply::{FleetState, Provisioned, apply, current_state};
 #[cfg(feature = "ec2")]
 pub use client::{AwsSettings, DEFAULT_MAX_ATTEMPTS, Ec2, StaticCredentials};
 #[cfg(feature = "ec2")]
@@ -42,3 +47,5 @@ pub use plan::{FleetPlan, Instance, InstanceState, Observed, TeardownPlan, plan,
 pub use spec::{FleetSpec, SpecError};
 #[cfg(feature = "ec2")]
 pub use teardown::{TornDown, teardown};
+#[cfg(feature = "ec2")]
+pub use wait::WaitOptions;
