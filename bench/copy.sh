@@ -13,7 +13,6 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 size=${1:-250000}
 rounds=${2:-1}
-peers_dir=${PEERS_DIR:-$POSEIDON_ROOT/../shared/bench/peers}
 src_port=3316
 dst_port=3317
 

@@ -13,15 +13,10 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 instances=${1:-5000}
-peers_dir=${PEERS_DIR:-$POSEIDON_ROOT/../shared/bench/peers}
-peers_venv=${PEERS_VENV:-$POSEIDON_CACHE/peers-venv}
 
 "$POSEIDON_ROOT/scripts/setup.sh"
 "$POSEIDON_ROOT/scripts/build-collection.sh" >/dev/null
-if [ ! -x "$peers_venv/bin/ansible-playbook" ]; then
-  log "installing the peer collections into $peers_venv"
-  bash "$peers_dir/setup-peers.sh" "$peers_venv"
-fi
+peers_ready
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -12,15 +12,10 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 rounds=${1:-3}
 tasks=50
-peers_dir=${PEERS_DIR:-$POSEIDON_ROOT/../shared/bench/peers}
-peers_venv=${PEERS_VENV:-$POSEIDON_CACHE/peers-venv}
 
 "$POSEIDON_ROOT/scripts/setup.sh"
 "$POSEIDON_ROOT/scripts/build-collection.sh" >/dev/null
-if [ ! -x "$peers_venv/bin/ansible-playbook" ]; then
-  log "installing the peer collections into $peers_venv"
-  bash "$peers_dir/setup-peers.sh" "$peers_venv"
-fi
+peers_ready
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
