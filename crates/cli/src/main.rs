@@ -10,6 +10,11 @@ mod war;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+// `poseidon db copy` parses millions of rows into small buffers: musl's allocator (one
+// global lock, no thread caches) cost a fifth of the copy's client CPU (bench/copy.sh).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "poseidon",

@@ -76,8 +76,6 @@ pub struct RowSum {
     algorithm: SumAlgorithm,
     rows: u64,
     sum: u128,
-    row: Vec<u8>,
-    nulls: Vec<u8>,
 }
 
 impl RowSum {
@@ -86,34 +84,15 @@ impl RowSum {
             algorithm,
             rows: 0,
             sum: 0,
-            row: Vec::new(),
-            nulls: Vec::new(),
         }
     }
 
-    /// Adds one row: its values as the server sends them (`None` for NULL), exactly
-    /// what `CONCAT_WS(0x1e, v..., CONCAT(ISNULL(v)...))` joins on the server.
-    pub fn add_row<'a>(&mut self, values: impl IntoIterator<Item = Option<&'a [u8]>>) {
-        self.row.clear();
-        self.nulls.clear();
-        for value in values {
-            match value {
-                Some(bytes) => {
-                    if self.nulls.contains(&b'0') {
-                        self.row.push(0x1e);
-                    }
-                    self.row.extend_from_slice(bytes);
-                    self.nulls.push(b'0');
-                }
-                None => self.nulls.push(b'1'),
-            }
-        }
-        if self.nulls.contains(&b'0') {
-            self.row.push(0x1e);
-        }
-        self.row.extend_from_slice(&self.nulls);
+    /// Adds one row, given as the bytes `CONCAT_WS(0x1e, v..., CONCAT(ISNULL(v)...))`
+    /// joins on the server from its values (see [`join_values`]); the copy's
+    /// [`TsvWriter`](super::encode::TsvWriter) joins them while it encodes the row.
+    pub fn add_joined(&mut self, joined: &[u8]) {
         self.rows += 1;
-        self.sum += u128::from(row_hash(self.algorithm, &self.row));
+        self.sum += u128::from(row_hash(self.algorithm, joined));
     }
 
     pub fn merge(&mut self, other: &RowSum) {
@@ -130,13 +109,26 @@ impl RowSum {
     }
 }
 
+/// A row's values (`None` for NULL) joined as [`sum_query`] joins them on the server:
+/// the non-NULL values separated by 0x1E, then (after one more 0x1E when any value was
+/// joined) one `0` or `1` for each value, `1` for NULL. The definition the copy's fast
+/// path is tested against.
+pub fn join_values(values: &[Option<&[u8]>]) -> Vec<u8> {
+    let present: Vec<&[u8]> = values.iter().flatten().copied().collect();
+    let mut joined = present.join(&0x1e);
+    if !present.is_empty() {
+        joined.push(0x1e);
+    }
+    joined.extend(values.iter().map(|v| if v.is_some() { b'0' } else { b'1' }));
+    joined
+}
+
 fn row_hash(algorithm: SumAlgorithm, row: &[u8]) -> u64 {
     match algorithm {
         SumAlgorithm::Crc => {
             (u64::from(crc32fast::hash(row)) << 32) + u64::from(crc32c::crc32c(row))
         }
         SumAlgorithm::Md5 => {
-            use md5::Digest as _;
             let digest = md5::Md5::digest(row);
             let mut first = [0u8; 8];
             first.copy_from_slice(&digest[..8]);
@@ -238,6 +230,33 @@ mod tests {
         assert!(!sql.contains("total"));
         assert!(sql.ends_with("FROM `db`.`t`"));
         assert!(sum_query("db", &table, SumAlgorithm::Crc).contains("CRC32C("));
+    }
+
+    #[test]
+    fn join_values_is_what_concat_ws_joins() {
+        assert_eq!(
+            join_values(&[Some(b"1"), Some(b"alpha"), None]),
+            b"1\x1ealpha\x1e001"
+        );
+        assert_eq!(join_values(&[None, None]), b"11");
+        assert_eq!(join_values(&[Some(b""), None]), b"\x1e01");
+        assert_eq!(join_values(&[]), b"");
+    }
+
+    #[test]
+    fn row_sums_hash_the_joined_row() {
+        let joined = join_values(&[Some(b"1"), None]);
+        let mut crc = RowSum::new(SumAlgorithm::Crc);
+        crc.add_joined(&joined);
+        crc.add_joined(&joined);
+        let one = (u64::from(crc32fast::hash(&joined)) << 32) + u64::from(crc32c::crc32c(&joined));
+        assert_eq!(crc.table_sum().sum, (2 * u128::from(one)).to_string());
+        assert_eq!(crc.table_sum().rows, 2);
+        let mut md5 = RowSum::new(SumAlgorithm::Md5);
+        md5.add_joined(&joined);
+        let digest = md5::Md5::digest(&joined);
+        let first = u64::from_be_bytes(digest[..8].try_into().unwrap());
+        assert_eq!(md5.table_sum().sum, first.to_string());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::mpsc;
 
 use super::ddl::quote_ident;
-use super::encode::push_row;
+use super::encode::TsvWriter;
 use super::fingerprint::{RowSum, SumAlgorithm};
 use super::schema::Table;
 use super::{CopyError, Progress};
@@ -198,7 +198,7 @@ async fn read_rows(
         .query_iter(select)
         .await
         .map_err(|e| format!("reading from the source: {e}"))?;
-    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
+    let mut writer = TsvWriter::new(CHUNK_BYTES + 64 * 1024);
     let (mut rows, mut bytes) = (0u64, 0u64);
     let (mut rows_reported, mut bytes_reported) = (0u64, 0u64);
     while let Some(row) = result
@@ -206,16 +206,12 @@ async fn read_rows(
         .await
         .map_err(|e| format!("reading from the source: {e}"))?
     {
-        let values = || (0..row.len()).filter_map(|i| row.as_ref(i));
-        push_row(&mut buffer, values());
-        sum.add_row(values().map(|value| match value {
-            mysql_async::Value::Bytes(bytes) => Some(bytes.as_slice()),
-            _ => None,
-        }));
+        writer.push_row((0..row.len()).filter_map(|i| row.as_ref(i)));
+        sum.add_joined(writer.joined_row());
         rows += 1;
-        if buffer.len() >= CHUNK_BYTES {
-            bytes += buffer.len() as u64;
-            let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES + 64 * 1024));
+        if writer.len() >= CHUNK_BYTES {
+            bytes += writer.len() as u64;
+            let chunk = writer.take();
             tx.send(Ok(Bytes::from(chunk)))
                 .await
                 .map_err(|_| "the target stopped reading (LOAD DATA failed)".to_owned())?;
@@ -223,9 +219,9 @@ async fn read_rows(
             (rows_reported, bytes_reported) = (rows, bytes);
         }
     }
-    if !buffer.is_empty() {
-        bytes += buffer.len() as u64;
-        tx.send(Ok(Bytes::from(buffer)))
+    if !writer.is_empty() {
+        bytes += writer.len() as u64;
+        tx.send(Ok(Bytes::from(writer.take())))
             .await
             .map_err(|_| "the target stopped reading (LOAD DATA failed)".to_owned())?;
     }
