@@ -85,7 +85,7 @@ fn spec(tomcat: &TomcatArgs, source: Option<Source>, sha256: Option<String>) -> 
         health: tomcat.health_url.as_ref().map(|url| HealthCheck {
             url: url.clone(),
             status: 200,
-            contains: tomcat.health_contains.clone(),
+            contains: tomcat.health_contains.clone().into_iter().collect(),
             timeout: Duration::from_secs(tomcat.health_timeout),
         }),
         keep_releases: tomcat.keep_releases,

@@ -3,13 +3,18 @@
 //!
 //! Option groups shared by several modules are written once, in their own file.
 
+mod command_options;
+pub mod config_file;
 pub mod feature_flag;
 pub mod feature_flag_info;
 pub mod git_push_deploy;
+pub mod http_check;
 pub mod mysql_copy;
 pub mod mysql_migrate;
 mod mysql_options;
 pub mod ping;
 mod redis_options;
+pub mod run_once;
+pub mod service;
 pub mod war_deploy;
 mod who;

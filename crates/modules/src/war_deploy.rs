@@ -182,7 +182,7 @@ impl Module for WarDeploy {
         let health = args.health_url.as_ref().map(|url| HealthCheck {
             url: url.clone(),
             status: args.health_status,
-            contains: args.health_contains.clone(),
+            contains: args.health_contains.clone().into_iter().collect(),
             timeout: Duration::from_secs(args.health_timeout),
         });
         Ok(Task {

@@ -6,6 +6,8 @@
 //! - `db` (feature `mysql`): MySQL/MariaDB endpoints and versioned schema migrations.
 //! - `hook` (feature `hook`): push to deploy, the git hook.
 //! - [`provision`]: EC2 fleets (planning always; the AWS side with feature `ec2`).
+//! - [`service`]: services started directly where no service manager runs.
+//! - [`files`]: whole files written atomically and only when they differ.
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
 //! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
@@ -13,6 +15,7 @@
 
 #[cfg(feature = "mysql")]
 pub mod db;
+pub mod files;
 pub mod flags;
 #[cfg(feature = "hook")]
 pub mod hook;
@@ -20,5 +23,6 @@ pub mod inventory;
 #[doc(hidden)]
 pub mod pause;
 pub mod provision;
+pub mod service;
 #[cfg(feature = "war")]
 pub mod war;

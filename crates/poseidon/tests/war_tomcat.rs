@@ -30,7 +30,7 @@ fn spec(tomcat: &TomcatServer, target: Target, war: &Path, record: &Path, build:
         health: Some(HealthCheck {
             url: tomcat.url("/app/health"),
             status: 200,
-            contains: Some(format!("build {build}")),
+            contains: vec![format!("build {build}")],
             timeout: Duration::from_secs(60),
         }),
         keep_releases: 2,

@@ -24,10 +24,14 @@ const HOSTS: [&str; 3] = ["localhost", "build-0", "itrust-0"];
 /// --workspace` (or `cargo build`) into the same target directory.
 fn collection() -> Collection {
     let names = [
+        "config_file",
         "feature_flag",
         "feature_flag_info",
+        "http_check",
         "mysql_copy",
         "mysql_migrate",
+        "run_once",
+        "service",
         "war_deploy",
     ];
     let mut modules: Vec<(&str, PathBuf)> = names

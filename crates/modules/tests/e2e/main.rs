@@ -6,8 +6,12 @@ mod ansible_flags;
 mod ansible_git_push_deploy;
 mod ansible_migrate;
 mod ansible_war;
+mod config_file;
+mod http_check;
 mod process_input;
+mod run_once;
 mod sample_app;
+mod service;
 mod ssh_round_trip;
 
 use std::path::Path;
@@ -16,7 +20,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 7] = [
+    let modules: [(&str, &Path); 11] = [
         (
             "feature_flag",
             Path::new(env!("CARGO_BIN_EXE_feature_flag")),
@@ -26,6 +30,10 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        ("config_file", Path::new(env!("CARGO_BIN_EXE_config_file"))),
+        ("http_check", Path::new(env!("CARGO_BIN_EXE_http_check"))),
+        ("service", Path::new(env!("CARGO_BIN_EXE_service"))),
+        ("run_once", Path::new(env!("CARGO_BIN_EXE_run_once"))),
         ("war_deploy", Path::new(env!("CARGO_BIN_EXE_war_deploy"))),
         (
             "git_push_deploy",

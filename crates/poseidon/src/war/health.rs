@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 pub struct HealthCheck {
     pub url: String,
     pub status: u16,
-    /// Text the body must contain (a build id, say).
-    pub contains: Option<String>,
+    /// Texts the body must all contain (a build id, say).
+    pub contains: Vec<String>,
     pub timeout: Duration,
 }
 
@@ -26,10 +26,7 @@ pub fn wait_healthy(check: &HealthCheck) -> Result<String, String> {
                 let status = response.status().as_u16();
                 let body = response.body_mut().read_to_string().unwrap_or_default();
                 let snippet: String = body.chars().take(300).collect();
-                let body_ok = check
-                    .contains
-                    .as_ref()
-                    .is_none_or(|c| body.contains(c.as_str()));
+                let body_ok = check.contains.iter().all(|c| body.contains(c.as_str()));
                 if status == check.status && body_ok {
                     return Ok(format!("HTTP {status}: {}", snippet.trim()));
                 }

@@ -1,0 +1,93 @@
+//! `poseidon.deploy.config_file` as a process: written when absent or different, left
+//! alone (mtime included) when the same, check mode and diff, a mode-only change.
+
+use std::os::unix::fs::PermissionsExt;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+fn run(args: Value) -> Value {
+    let output = Command::cargo_bin("config_file")
+        .unwrap()
+        .write_stdin(args.to_string())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn writes_only_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("conf/server.xml");
+    let args = |content: &str, mode: &str| json!({"dest": dest, "content": content, "mode": mode});
+
+    let mut check = args("<Server port=\"8005\"/>\n", "0640");
+    check["_ansible_check_mode"] = json!(true);
+    check["_ansible_diff"] = json!(true);
+    let planned = run(check);
+    assert_eq!(planned["changed"], true, "{planned}");
+    assert_eq!(planned["diff"]["after"], "<Server port=\"8005\"/>\n");
+    assert!(!dest.exists(), "check mode wrote the file");
+
+    let first = run(args("<Server port=\"8005\"/>\n", "0640"));
+    assert_eq!(first["changed"], true, "{first}");
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "<Server port=\"8005\"/>\n"
+    );
+    assert_eq!(mode_of(&dest), 0o640);
+    let mtime = std::fs::metadata(&dest).unwrap().modified().unwrap();
+
+    let second = run(args("<Server port=\"8005\"/>\n", "0640"));
+    assert_eq!(second["changed"], false, "{second}");
+    assert_eq!(std::fs::metadata(&dest).unwrap().modified().unwrap(), mtime);
+
+    let mut changed = args("<Server port=\"8006\"/>\n", "0640");
+    changed["_ansible_diff"] = json!(true);
+    let third = run(changed);
+    assert_eq!(third["changed"], true, "{third}");
+    assert_eq!(third["diff"]["before"], "<Server port=\"8005\"/>\n");
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        "<Server port=\"8006\"/>\n"
+    );
+
+    let mut mode_only = args("<Server port=\"8006\"/>\n", "0600");
+    mode_only["_ansible_diff"] = json!(true);
+    let fourth = run(mode_only);
+    assert_eq!(fourth["changed"], true, "{fourth}");
+    assert_eq!(fourth["diff"]["before"]["mode"], "0640");
+    assert_eq!(fourth["diff"]["after"]["mode"], "0600");
+    assert_eq!(mode_of(&dest), 0o600);
+    let entries = std::fs::read_dir(dest.parent().unwrap()).unwrap().count();
+    assert_eq!(entries, 1, "no temporary file left behind");
+}
+
+#[test]
+fn bad_input_names_the_option() {
+    for (args, option) in [
+        (json!({"dest": "relative.conf", "content": ""}), "dest"),
+        (
+            json!({"dest": "/tmp/x.conf", "content": "", "mode": "rw-r--r--"}),
+            "mode",
+        ),
+        (json!({"dest": "/tmp/x.conf"}), "content"),
+        (
+            json!({"dest": "/tmp/x.conf", "content": "", "owner": "root"}),
+            "owner",
+        ),
+    ] {
+        let result = run(args.clone());
+        assert_eq!(result["failed"], true, "{args}: {result}");
+        let msg = result["msg"].as_str().unwrap();
+        assert!(
+            msg.contains(option),
+            "{option:?} not named for {args}: {msg}"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Files whose whole content is known (configuration, generated inventories), written
+//! without churn: the same content and mode leave the file untouched (mtime included); new
+//! content replaces it atomically (temporary file in the same directory with the final
+//! mode, fsync, rename), so a reader never sees half a file or a moment of wrong mode.
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// What writing a file did (or, in check mode, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub changed: bool,
+    /// The previous content (`None` when the file did not exist).
+    pub before: Option<String>,
+    /// The previous permission bits, when the file existed.
+    pub mode_before: Option<u32>,
+}
+
+/// Compares `content` and `mode` with the file at `path`; when different and not
+/// `check`, replaces the file atomically (creating missing parent directories), or only
+/// corrects its mode when the content is the same.
+pub fn write_if_changed(
+    path: &Path,
+    content: &str,
+    mode: u32,
+    check: bool,
+) -> std::io::Result<Written> {
+    let (before, mode_before) = match std::fs::read_to_string(path) {
+        Ok(text) => (
+            Some(text),
+            Some(std::fs::metadata(path)?.permissions().mode() & 0o7777),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
+        Err(e) => return Err(e),
+    };
+    let same_content = before.as_deref() == Some(content);
+    let changed = !same_content || mode_before != Some(mode);
+    if changed && !check {
+        if same_content {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        } else {
+            replace(path, content, mode)?;
+        }
+    }
+    Ok(Written {
+        changed,
+        before,
+        mode_before,
+    })
+}
+
+fn replace(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".poseidon-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    // The umask may have narrowed the mode asked for at creation.
+    file.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    file.write_all(content.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_content_is_not_rewritten_and_new_content_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/hosts.yml");
+        assert!(write_if_changed(&path, "a\n", 0o644, true).unwrap().changed);
+        assert!(!path.exists(), "check mode writes nothing");
+        assert!(
+            write_if_changed(&path, "a\n", 0o644, false)
+                .unwrap()
+                .changed
+        );
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let again = write_if_changed(&path, "a\n", 0o644, false).unwrap();
+        assert_eq!(
+            again,
+            Written {
+                changed: false,
+                before: Some("a\n".into()),
+                mode_before: Some(0o644),
+            }
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        assert!(
+            write_if_changed(&path, "b\n", 0o644, false)
+                .unwrap()
+                .changed
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_wrong_mode_alone_is_corrected_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.xml");
+        write_if_changed(&path, "<Server/>", 0o644, false).unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        let checked = write_if_changed(&path, "<Server/>", 0o640, true).unwrap();
+        assert!(checked.changed);
+        assert_eq!(checked.mode_before, Some(0o644));
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644,
+            "check mode changes nothing"
+        );
+        assert!(
+            write_if_changed(&path, "<Server/>", 0o640, false)
+                .unwrap()
+                .changed
+        );
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(after.permissions().mode() & 0o777, 0o640);
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&after), inode);
+        assert!(
+            !write_if_changed(&path, "<Server/>", 0o640, false)
+                .unwrap()
+                .changed
+        );
+    }
+}

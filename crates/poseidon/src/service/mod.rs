@@ -1,0 +1,155 @@
+//! Services kept running on hosts without a service manager (containers, CI machines):
+//! ask the service whether it answers ([`Probe`]); start it directly only when it does
+//! not, and wait until it does. Where systemd runs, services are its business.
+
+pub mod probe;
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use probe::Probe;
+
+/// How often a starting service is asked again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The service manager of this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    Systemd,
+    /// None: services are started directly.
+    Direct,
+}
+
+impl Manager {
+    /// systemd's own test: `/run/systemd/system` exists while systemd is PID 1.
+    pub fn of_this_host() -> Manager {
+        if Path::new("/run/systemd/system").is_dir() {
+            Manager::Systemd
+        } else {
+            Manager::Direct
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Manager::Systemd => "systemd",
+            Manager::Direct => "direct",
+        }
+    }
+}
+
+/// The command that starts a service directly: it may stay in the foreground or
+/// daemonize itself; either way it is detached from the caller (own process group, no
+/// inherited standard streams), so that it outlives the module.
+#[derive(Debug, Clone, Default)]
+pub struct DirectStart {
+    pub argv: Vec<String>,
+    pub environment: BTreeMap<String, String>,
+    pub chdir: Option<PathBuf>,
+    /// Where the command's output goes (appended); nowhere when unset.
+    pub log: Option<PathBuf>,
+}
+
+/// A service started and answering.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub pid: u32,
+    pub waited: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("starting {program}: {reason}")]
+    Spawn { program: String, reason: String },
+    #[error("the start command exited with {status} before {probe} answered{hint}")]
+    Exited {
+        status: std::process::ExitStatus,
+        probe: String,
+        hint: String,
+    },
+    #[error("{probe} did not answer within {timeout:?} of starting the service{hint}")]
+    Timeout {
+        probe: String,
+        timeout: Duration,
+        hint: String,
+    },
+}
+
+/// Runs `start` and waits until `probe` answers, at most `timeout`. Fails early when the
+/// start command exits with an error; after the timeout, stops the start command.
+pub fn start_and_wait(
+    start: &DirectStart,
+    probe: &Probe,
+    timeout: Duration,
+) -> Result<Started, StartError> {
+    let program = start.argv.first().cloned().unwrap_or_default();
+    let spawn_error = |reason: String| StartError::Spawn {
+        program: program.clone(),
+        reason,
+    };
+    let output = match &start.log {
+        Some(path) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| spawn_error(format!("opening the log {}: {e}", path.display())))?;
+            let copy = file
+                .try_clone()
+                .map_err(|e| spawn_error(format!("opening the log {}: {e}", path.display())))?;
+            (Stdio::from(file), Stdio::from(copy))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    let mut command = Command::new(&program);
+    command
+        .args(&start.argv[1..])
+        .envs(&start.environment)
+        .stdin(Stdio::null())
+        .stdout(output.0)
+        .stderr(output.1)
+        .process_group(0);
+    if let Some(dir) = &start.chdir {
+        command.current_dir(dir);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|e| spawn_error(e.to_string()))?;
+    let hint = match &start.log {
+        Some(path) => format!(" (its output is in {})", path.display()),
+        None => String::new(),
+    };
+    loop {
+        if probe.answers() {
+            return Ok(Started {
+                pid: child.id(),
+                waited: started.elapsed(),
+            });
+        }
+        // A command that daemonizes exits with success and leaves the service behind.
+        if let Ok(Some(status)) = child.try_wait()
+            && !status.success()
+        {
+            return Err(StartError::Exited {
+                status,
+                probe: probe.to_string(),
+                hint,
+            });
+        }
+        if started.elapsed() >= timeout {
+            // As systemd does at TimeoutStartSec: a start that did not come up is stopped
+            // rather than left half-started (a daemon that left our process is not ours).
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(StartError::Timeout {
+                probe: probe.to_string(),
+                timeout,
+                hint,
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+}
