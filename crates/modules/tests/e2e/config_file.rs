@@ -3,17 +3,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
 fn run(args: Value) -> Value {
-    let output = Command::cargo_bin("config_file")
-        .unwrap()
-        .write_stdin(args.to_string())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    crate::run_module("config_file", &args)
 }
 
 fn mode_of(path: &std::path::Path) -> u32 {
@@ -70,24 +63,19 @@ fn writes_only_what_differs() {
 
 #[test]
 fn bad_input_names_the_option() {
-    for (args, option) in [
-        (json!({"dest": "relative.conf", "content": ""}), "dest"),
-        (
-            json!({"dest": "/tmp/x.conf", "content": "", "mode": "rw-r--r--"}),
-            "mode",
-        ),
-        (json!({"dest": "/tmp/x.conf"}), "content"),
-        (
-            json!({"dest": "/tmp/x.conf", "content": "", "owner": "root"}),
-            "owner",
-        ),
-    ] {
-        let result = run(args.clone());
-        assert_eq!(result["failed"], true, "{args}: {result}");
-        let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains(option),
-            "{option:?} not named for {args}: {msg}"
-        );
-    }
+    crate::assert_bad_input_names_option(
+        "config_file",
+        &[
+            (json!({"dest": "relative.conf", "content": ""}), "dest"),
+            (
+                json!({"dest": "/tmp/x.conf", "content": "", "mode": "rw-r--r--"}),
+                "mode",
+            ),
+            (json!({"dest": "/tmp/x.conf"}), "content"),
+            (
+                json!({"dest": "/tmp/x.conf", "content": "", "owner": "root"}),
+                "owner",
+            ),
+        ],
+    );
 }

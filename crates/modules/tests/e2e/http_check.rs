@@ -4,17 +4,10 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
 fn run(args: Value) -> Value {
-    let output = Command::cargo_bin("http_check")
-        .unwrap()
-        .write_stdin(args.to_string())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    crate::run_module("http_check", &args)
 }
 
 /// Answers every request with `status` and `body` until the test ends.
@@ -69,18 +62,13 @@ fn another_answer_fails_with_the_last_one() {
 
 #[test]
 fn bad_input_names_the_option() {
-    for (args, option) in [
-        (json!({"url": "ftp://x/"}), "url"),
-        (json!({"url": "http://x/", "status": 42}), "status"),
-        (json!({"url": "http://x/", "timeout": "soon"}), "timeout"),
-        (json!({"url": "http://x/", "method": "POST"}), "method"),
-    ] {
-        let result = run(args.clone());
-        assert_eq!(result["failed"], true, "{args}: {result}");
-        let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains(option),
-            "{option:?} not named for {args}: {msg}"
-        );
-    }
+    crate::assert_bad_input_names_option(
+        "http_check",
+        &[
+            (json!({"url": "ftp://x/"}), "url"),
+            (json!({"url": "http://x/", "status": 42}), "status"),
+            (json!({"url": "http://x/", "timeout": "soon"}), "timeout"),
+            (json!({"url": "http://x/", "method": "POST"}), "method"),
+        ],
+    );
 }

@@ -49,3 +49,27 @@ pub fn ansible() -> (Collection, Ansible) {
     let runner = Ansible::new(&collection).expect("preparing ansible-playbook");
     (collection, runner)
 }
+
+/// Runs the module binary `name` with `args` on stdin and returns its one JSON result.
+pub fn run_module(name: &str, args: &serde_json::Value) -> serde_json::Value {
+    let output = assert_cmd::Command::cargo_bin(name)
+        .unwrap()
+        .write_stdin(args.to_string())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+/// Each `(args, option)`: the module fails with a message naming `option`.
+pub fn assert_bad_input_names_option(name: &str, cases: &[(serde_json::Value, &str)]) {
+    for (args, option) in cases {
+        let result = run_module(name, args);
+        assert_eq!(result["failed"], true, "{args}: {result}");
+        let msg = result["msg"].as_str().unwrap();
+        assert!(
+            msg.contains(option),
+            "{option:?} not named for {args}: {msg}"
+        );
+    }
+}

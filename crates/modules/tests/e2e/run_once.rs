@@ -1,17 +1,10 @@
 //! `poseidon.deploy.run_once` as a process: runs while the file is missing (with its
 //! input), not again once it exists, check mode, failures, bad input.
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
 fn run(args: Value) -> Value {
-    let output = Command::cargo_bin("run_once")
-        .unwrap()
-        .write_stdin(args.to_string())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    crate::run_module("run_once", &args)
 }
 
 const SECRET: &str = "db.password=hunter2-run-once";
@@ -73,25 +66,20 @@ fn a_failing_command_or_one_that_makes_nothing_fails_the_task() {
 
 #[test]
 fn bad_input_names_the_option() {
-    for (args, option) in [
-        (json!({"argv": [], "creates": "/tmp/x"}), "argv"),
-        (json!({"argv": ["true"], "creates": "relative"}), "creates"),
-        (json!({"argv": "true", "creates": "/tmp/x"}), "argv"),
-        (
-            json!({"argv": ["true"], "creates": "/tmp/x", "environment": {"A": {}}}),
-            "environment.A",
-        ),
-        (
-            json!({"argv": ["true"], "creates": "/tmp/x", "shell": true}),
-            "shell",
-        ),
-    ] {
-        let result = run(args.clone());
-        assert_eq!(result["failed"], true, "{args}: {result}");
-        let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains(option),
-            "{option:?} not named for {args}: {msg}"
-        );
-    }
+    crate::assert_bad_input_names_option(
+        "run_once",
+        &[
+            (json!({"argv": [], "creates": "/tmp/x"}), "argv"),
+            (json!({"argv": ["true"], "creates": "relative"}), "creates"),
+            (json!({"argv": "true", "creates": "/tmp/x"}), "argv"),
+            (
+                json!({"argv": ["true"], "creates": "/tmp/x", "environment": {"A": {}}}),
+                "environment.A",
+            ),
+            (
+                json!({"argv": ["true"], "creates": "/tmp/x", "shell": true}),
+                "shell",
+            ),
+        ],
+    );
 }

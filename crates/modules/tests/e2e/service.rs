@@ -4,17 +4,10 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
 fn run(args: Value) -> Value {
-    let output = Command::cargo_bin("service")
-        .unwrap()
-        .write_stdin(args.to_string())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+    crate::run_module("service", &args)
 }
 
 fn answers(port: u16) -> bool {
@@ -136,47 +129,41 @@ fn a_service_that_never_answers_fails_after_the_timeout_naming_the_probe() {
 
 #[test]
 fn bad_input_names_the_option() {
-    let cases = [
-        (
-            json!({"name": "x", "manager": "direct", "start": ["true"]}),
-            "port",
-        ),
-        (
-            json!({"name": "x", "manager": "direct", "port": 1, "url": "http://a/", "start": ["true"]}),
-            "port",
-        ),
-        (
-            json!({"name": "x", "manager": "direct", "port": 1}),
-            "start",
-        ),
-        (
-            json!({"name": "x", "manager": "direct", "url": "https://a/", "start": ["true"]}),
-            "url",
-        ),
-        (
-            json!({"name": "x", "manager": "upstart", "port": 1, "start": ["true"]}),
-            "manager",
-        ),
-        (
-            json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "wait_timeout": 0}),
-            "wait_timeout",
-        ),
-        (
-            json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "environment": {"A": [1]}}),
-            "environment.A",
-        ),
-        (
-            json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "restart": true}),
-            "restart",
-        ),
-    ];
-    for (args, option) in cases {
-        let result = run(args.clone());
-        assert_eq!(result["failed"], true, "{args}: {result}");
-        let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains(option),
-            "{option:?} not named for {args}: {msg}"
-        );
-    }
+    crate::assert_bad_input_names_option(
+        "service",
+        &[
+            (
+                json!({"name": "x", "manager": "direct", "start": ["true"]}),
+                "port",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "port": 1, "url": "http://a/", "start": ["true"]}),
+                "port",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "port": 1}),
+                "start",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "url": "https://a/", "start": ["true"]}),
+                "url",
+            ),
+            (
+                json!({"name": "x", "manager": "upstart", "port": 1, "start": ["true"]}),
+                "manager",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "wait_timeout": 0}),
+                "wait_timeout",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "environment": {"A": [1]}}),
+                "environment.A",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "restart": true}),
+                "restart",
+            ),
+        ],
+    );
 }
