@@ -1,7 +1,8 @@
 //! `poseidon provision|teardown|inventory`: EC2 fleets for people and CI.
 //!
 //! `provision` and `teardown` take the same options as the `ec2_provision` module, as a
-//! JSON file, and run that module's code in-process: one spec format, one validation.
+//! JSON file, and run that module's code in-process through the harness's `invoke` (a
+//! typed outcome, no protocol JSON): one spec format, one validation.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use poseidon::inventory::render::{self, Format};
 use poseidon::inventory::{AddressKind, Inventory, InventoryOptions};
 use poseidon::provision::{self, AwsSettings, Ec2};
 use poseidon_ec2_modules::ec2_provision::Ec2Provision;
+use poseidon_harness::Mode;
 use serde_json::{Value, json};
 
 #[derive(Args)]
@@ -27,22 +29,24 @@ pub struct SpecArgs {
 pub fn provision(args: &SpecArgs, absent: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.spec)
         .with_context(|| format!("reading {}", args.spec.display()))?;
-    let mut options: Value = serde_json::from_str(&text)
+    let options: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not JSON", args.spec.display()))?;
-    let Some(map) = options.as_object_mut() else {
+    let Value::Object(mut options) = options else {
         bail!(
             "{}: expected a JSON object of ec2_provision options",
             args.spec.display()
         );
     };
     if absent {
-        map.insert("state".into(), json!("absent"));
+        options.insert("state".into(), json!("absent"));
     }
-    map.insert("_ansible_check_mode".into(), json!(args.check));
-    let result = poseidon_harness::run_with_input::<Ec2Provision>(options.to_string().as_bytes());
-    if result["failed"] == json!(true) {
-        bail!("{}", result["msg"].as_str().unwrap_or("failed"));
+    let mode = if args.check { Mode::Check } else { Mode::Apply };
+    let outcome = poseidon_harness::invoke::<Ec2Provision>(options, mode)
+        .with_context(|| format!("{}", args.spec.display()))?;
+    for warning in &outcome.warnings {
+        eprintln!("poseidon: warning: {warning}");
     }
+    let facts = &outcome.facts;
     let mut out = std::io::stdout().lock();
     let verb = if args.check {
         "would change"
@@ -52,22 +56,31 @@ pub fn provision(args: &SpecArgs, absent: bool) -> Result<()> {
     writeln!(
         out,
         "{}",
-        if result["changed"] == json!(true) {
+        if outcome.changed {
             verb
         } else {
             "nothing to do"
         }
     )?;
-    if let Some(plan) = result.get("plan") {
+    if let Some(plan) = facts.get("plan") {
         writeln!(out, "plan: {}", serde_json::to_string_pretty(plan)?)?;
     }
     for key in ["launched", "started", "terminated"] {
-        if let Some(ids) = result[key].as_array().filter(|ids| !ids.is_empty()) {
+        if let Some(ids) = facts
+            .get(key)
+            .and_then(Value::as_array)
+            .filter(|ids| !ids.is_empty())
+        {
             let ids: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
             writeln!(out, "{key}: {}", ids.join(", "))?;
         }
     }
-    for instance in result["instances"].as_array().into_iter().flatten() {
+    for instance in facts
+        .get("instances")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         writeln!(
             out,
             "{:<20} {:<12} slot {:<3} {:<9} private {:<15} public {}",

@@ -11,12 +11,14 @@
 //! 4. otherwise [`Module::apply`] makes exactly that change.
 //!
 //! Every outcome, including bad input and panics, becomes one JSON object, and the values
-//! of secret options are masked wherever they would appear.
+//! of secret options are masked wherever they would appear. [`invoke`] runs a module
+//! in-process on the same path, with a typed result instead of the JSON.
 
 mod context;
 pub mod de;
 mod group;
 mod input;
+mod invoke;
 mod module;
 mod options;
 mod output;
@@ -25,6 +27,7 @@ mod secrets;
 
 pub use context::Context;
 pub use group::{Grouped, field_names};
+pub use invoke::{Failure, Mode, Outcome, invoke};
 pub use module::{Applied, Diff, Facts, InvalidOption, Module, Plan};
 pub use run::{run, run_with_input};
 pub use secrets::{Secret, mask, register_secret};

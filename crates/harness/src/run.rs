@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 
 use crate::Context;
 use crate::input::{parse_object, read_raw};
+use crate::invoke::Failure;
 use crate::module::{Module, Plan};
 use crate::options::describe_error;
-use crate::output::{Outcome, render};
+use crate::output::{Done, render};
 use crate::secrets::{mask, register_secret};
 
 /// What Ansible itself shows in place of a secret in `invocation.module_args`.
@@ -25,7 +26,7 @@ pub fn run<M: Module>() -> ! {
     }));
     let result = match read_raw(std::env::args_os().nth(1)) {
         Ok(bytes) => run_with_input::<M>(&bytes),
-        Err(msg) => render(Outcome::failed(msg), Vec::new(), None),
+        Err(msg) => render(Err(msg), Vec::new(), None),
     };
     let failed = result["failed"] == Value::Bool(true);
     let mut stdout = std::io::stdout().lock();
@@ -37,10 +38,32 @@ pub fn run<M: Module>() -> ! {
 /// Runs module `M` on raw argument bytes and returns the result object. A panic
 /// anywhere in the module becomes a failed result.
 pub fn run_with_input<M: Module>(bytes: &[u8]) -> Value {
-    let mut invocation = None;
-    let mut warnings = Vec::new();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        execute::<M>(bytes, &mut invocation, &mut warnings)
+    let mut options = match parse_object(bytes) {
+        Ok(options) => options,
+        Err(msg) => return render(Err(msg), Vec::new(), None),
+    };
+    let ctx = Context::take_from(&mut options);
+    let invocation = redact_secret_options::<M>(&options);
+    let result = drive::<M>(options, &ctx).map_err(|failure| failure.to_string());
+    render(result, ctx.take_warnings(), Some(invocation))
+}
+
+/// The one path every entry point shares: `M`'s secrets registered, then validate →
+/// plan → (check mode stops here) → apply. A panic anywhere in it becomes
+/// [`Failure::Panicked`]. Messages are not masked yet: each entry point masks its output.
+pub(crate) fn drive<M: Module>(
+    mut options: Map<String, Value>,
+    ctx: &Context,
+) -> Result<Done, Failure> {
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        // Secrets are registered before anything can fail, so that no message (a type
+        // error on the secret option itself included) can echo them.
+        for name in M::SECRET_OPTIONS {
+            if let Some(value) = lookup(&mut options, name) {
+                register_value(value);
+            }
+        }
+        validate_plan_apply::<M>(options, ctx)
     }))
     .unwrap_or_else(|payload| {
         let what = payload
@@ -48,67 +71,39 @@ pub fn run_with_input<M: Module>(bytes: &[u8]) -> Value {
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_owned());
-        Outcome::failed(format!("internal error, the module panicked: {what}"))
-    });
-    render(outcome, warnings, invocation)
+        Err(Failure::Panicked(what))
+    })
 }
 
-fn execute<M: Module>(
-    bytes: &[u8],
-    invocation: &mut Option<Map<String, Value>>,
-    warnings: &mut Vec<String>,
-) -> Outcome {
-    let mut options = match parse_object(bytes) {
-        Ok(options) => options,
-        Err(msg) => return Outcome::failed(msg),
-    };
-    let ctx = Context::take_from(&mut options);
-    // Secrets are registered before anything can fail, so that no message (a type
-    // error on the secret option itself included) can echo them.
-    for name in M::SECRET_OPTIONS {
-        if let Some(value) = lookup(&mut options, name) {
-            register_value(value);
-        }
-    }
-    *invocation = Some(redact_secret_options::<M>(&options));
-    let outcome = validate_plan_apply::<M>(options, &ctx);
-    *warnings = ctx.take_warnings();
-    outcome
-}
-
-fn validate_plan_apply<M: Module>(options: Map<String, Value>, ctx: &Context) -> Outcome {
-    let args: M::Args = match serde_path_to_error::deserialize(Value::Object(options)) {
-        Ok(args) => args,
-        Err(err) => return Outcome::failed(describe_error(&err, &[])),
-    };
-    let task = match M::validate(args, ctx) {
-        Ok(task) => task,
-        Err(invalid) => return Outcome::failed(invalid.to_string()),
-    };
-    let plan = match M::plan(&task, ctx) {
-        Ok(plan) => plan,
-        Err(err) => return Outcome::failed(format!("{err:#}")),
-    };
-    match plan {
-        Plan::Unchanged(facts) => Outcome::Done {
+fn validate_plan_apply<M: Module>(
+    options: Map<String, Value>,
+    ctx: &Context,
+) -> Result<Done, Failure> {
+    let args: M::Args = serde_path_to_error::deserialize(Value::Object(options))
+        .map_err(|err| Failure::Options(describe_error(&err, &[])))?;
+    let task = M::validate(args, ctx).map_err(Failure::Invalid)?;
+    let plan = M::plan(&task, ctx).map_err(|err| Failure::Failed(format!("{err:#}")))?;
+    Ok(match plan {
+        Plan::Unchanged(facts) => Done {
             changed: false,
             facts,
             diff: None,
         },
-        Plan::Change { diff, facts, .. } if ctx.check_mode => Outcome::Done {
+        Plan::Change { diff, facts, .. } if ctx.check_mode => Done {
             changed: true,
             facts,
             diff: ctx.diff.then_some(diff),
         },
-        Plan::Change { change, diff, .. } => match M::apply(&task, change, ctx) {
-            Ok(applied) => Outcome::Done {
+        Plan::Change { change, diff, .. } => {
+            let applied =
+                M::apply(&task, change, ctx).map_err(|err| Failure::Failed(format!("{err:#}")))?;
+            Done {
                 changed: applied.changed,
                 diff: (ctx.diff && applied.changed).then(|| applied.diff.unwrap_or(diff)),
                 facts: applied.facts,
-            },
-            Err(err) => Outcome::failed(format!("{err:#}")),
-        },
-    }
+            }
+        }
+    })
 }
 
 fn register_value(value: &Value) {

@@ -4,7 +4,8 @@
 use std::sync::Mutex;
 
 use poseidon_harness::{
-    Applied, Context, Diff, Facts, InvalidOption, Module, Plan, Secret, de, run_with_input,
+    Applied, Context, Diff, Facts, Failure, InvalidOption, Mode, Module, Plan, Secret, de, invoke,
+    run_with_input,
 };
 use proptest::prelude::*;
 use serde::Deserialize;
@@ -205,6 +206,79 @@ fn malformed_input_fails_cleanly() {
     ] {
         failed_with(&run_with_input::<Probe>(bytes), needle);
     }
+}
+
+fn options(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().cloned().expect("an object")
+}
+
+#[test]
+fn invoke_applies_or_plans_with_a_typed_outcome() {
+    let made = invoke::<Probe>(options(json!({"name": "in-process"})), Mode::Apply).unwrap();
+    assert!(made.changed);
+    assert_eq!(made.facts["made"], "in-process");
+    assert_eq!(made.diff.unwrap().after["name"], "in-process");
+    let planned =
+        invoke::<Probe>(options(json!({"name": "in-process-check"})), Mode::Check).unwrap();
+    assert!(planned.changed);
+    assert_eq!(planned.facts["planned"], true);
+    assert!(planned.facts.get("made").is_none());
+    assert!(
+        !APPLIED_NAMES
+            .lock()
+            .unwrap()
+            .contains(&"in-process-check".to_owned())
+    );
+    let same = invoke::<Probe>(options(json!({"name": "same"})), Mode::Apply).unwrap();
+    assert!(!same.changed);
+    assert!(same.diff.is_none());
+}
+
+#[test]
+fn invoke_fails_with_typed_errors_and_masks_secrets() {
+    let token = "tok-invoke-5e2b-secret";
+    let invalid = invoke::<Probe>(options(json!({"name": ""})), Mode::Apply).unwrap_err();
+    assert_eq!(
+        invalid,
+        Failure::Invalid(InvalidOption::new("name", "must not be empty"))
+    );
+    let unknown = invoke::<Probe>(options(json!({"name": "x", "colour": 1})), Mode::Apply);
+    assert!(
+        matches!(&unknown, Err(Failure::Options(m)) if m.contains("unsupported option 'colour'")),
+        "{unknown:?}"
+    );
+    // Protocol keys are the harness's own business: in-process they are unknown options.
+    let protocol = invoke::<Probe>(
+        options(json!({"name": "x", "_ansible_check_mode": true})),
+        Mode::Apply,
+    );
+    assert!(
+        matches!(&protocol, Err(Failure::Options(m)) if m.contains("'_ansible_check_mode'")),
+        "{protocol:?}"
+    );
+    let error = invoke::<Probe>(
+        options(json!({"name": "error", "token": token})),
+        Mode::Apply,
+    );
+    assert_eq!(
+        error,
+        Err(Failure::Failed("server refused token ********".into()))
+    );
+    let panic = invoke::<Probe>(
+        options(json!({"name": "panic", "token": token})),
+        Mode::Apply,
+    );
+    assert_eq!(
+        panic,
+        Err(Failure::Panicked("exploded holding ********".into()))
+    );
+    let warn = invoke::<Probe>(
+        options(json!({"name": "warn", "token": token})),
+        Mode::Apply,
+    );
+    assert_eq!(warn.unwrap().warnings, ["careful with ********"]);
+    let diff = invoke::<Probe>(options(json!({"name": "d", "token": token})), Mode::Check);
+    assert_eq!(diff.unwrap().diff.unwrap().after["token"], "********");
 }
 
 /// One JSON object with a boolean `failed` and, when failed, a `msg`.
