@@ -2,6 +2,9 @@
 //! without churn: the same content and mode leave the file untouched (mtime included); new
 //! content replaces it atomically (temporary file in the same directory with the final
 //! mode, fsync, rename), so a reader never sees half a file or a moment of wrong mode.
+//!
+//! [`write_atomic`] is the one temporary-file-fsync-rename writer of the library: the
+//! WAR release record, the hook's script and the lock holder files all go through it.
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -40,7 +43,7 @@ pub fn write_if_changed(
         if same_content {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         } else {
-            replace(path, content, mode)?;
+            write_atomic(path, content.as_bytes(), mode)?;
         }
     }
     Ok(Written {
@@ -50,7 +53,10 @@ pub fn write_if_changed(
     })
 }
 
-fn replace(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
+/// Replaces the file at `path` with `content` and permission bits `mode`, atomically:
+/// a reader (or a crash) sees the old file or the new one, whole, never a mix. Missing
+/// parent directories are created.
+pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -63,7 +69,7 @@ fn replace(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
     // The umask may have narrowed the mode asked for at creation.
     file.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    file.write_all(content.as_bytes())?;
+    file.write_all(content)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     std::fs::File::open(dir)?.sync_all()
@@ -107,6 +113,29 @@ mod tests {
         );
         let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn write_atomic_replaces_the_whole_file_with_its_mode_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/dir/hook");
+        write_atomic(&path, b"#!/bin/sh\nexit 0\n", 0o755).unwrap();
+        let old_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        // A reader holding the old file keeps it whole: the new one is another inode.
+        let held = std::fs::File::open(&path).unwrap();
+        write_atomic(&path, b"second", 0o600).unwrap();
+        let after = std::fs::metadata(&path).unwrap();
+        assert_ne!(std::os::unix::fs::MetadataExt::ino(&after), old_inode);
+        assert_eq!(after.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        let mut old = String::new();
+        std::io::Read::read_to_string(&mut &held, &mut old).unwrap();
+        assert_eq!(old, "#!/bin/sh\nexit 0\n");
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["hook"], "no temporary file is left behind");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`service`]: services started directly where no service manager runs.
 //! - [`files`]: whole files written atomically and only when they differ.
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
+//! - [`lock`]: kernel file locks that name their holder (the hook, `war`).
 //! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
@@ -20,6 +21,7 @@ pub mod flags;
 #[cfg(feature = "hook")]
 pub mod hook;
 pub mod inventory;
+pub mod lock;
 #[doc(hidden)]
 pub mod pause;
 pub mod provision;

@@ -2,7 +2,7 @@
 //! settings, the hook script, and its owner. Read, planned (pure), applied.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -174,15 +174,11 @@ pub fn apply(spec: &InstallSpec, steps: &[Step]) -> Result<(), HookError> {
                 git(git_dir, &["config", &format!("poseidon.{key}"), value])?;
             }
             Step::WriteHook { name } => {
+                // Atomic: git never runs half a script, or one not yet executable.
                 let path = git_dir.join("hooks").join(name);
-                let temporary = path.with_extension("poseidon-tmp");
-                std::fs::create_dir_all(git_dir.join("hooks"))
-                    .map_err(|e| HookError::io(git_dir, e))?;
-                std::fs::write(&temporary, hook_script(&spec.poseidon, spec.mode))
-                    .map_err(|e| HookError::io(&temporary, e))?;
-                std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755))
-                    .map_err(|e| HookError::io(&temporary, e))?;
-                std::fs::rename(&temporary, &path).map_err(|e| HookError::io(&path, e))?;
+                let script = hook_script(&spec.poseidon, spec.mode);
+                crate::files::write_atomic(&path, script.as_bytes(), 0o755)
+                    .map_err(|e| HookError::io(&path, e))?;
             }
             Step::RemoveHook { name } => {
                 let path = git_dir.join("hooks").join(name);

@@ -1,16 +1,13 @@
-//! One deployment at a time per repository, and a one-slot queue of the newest push.
-//!
-//! Both are kernel file locks (`flock`): they go with the process that holds them, so a
-//! killed deployment never leaves a stuck lock.
+//! One deployment at a time per repository, and a one-slot queue of the newest push:
+//! both [`FileLock`]s (kernel locks that die with their process) in the state directory.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::HookError;
+use crate::lock::{FileLock, LockError};
 
 /// A commit waiting to deploy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,93 +17,71 @@ pub struct Pending {
     pub pusher: String,
 }
 
-fn open(path: &Path) -> Result<File, HookError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| HookError::io(path, e))
+impl Pending {
+    /// What the holder file says while this commit deploys.
+    fn describe(&self) -> String {
+        format!(
+            "deploying {} pushed by {}",
+            super::updates::short(&self.commit),
+            self.pusher
+        )
+    }
+}
+
+fn hook_error(err: LockError) -> HookError {
+    match err {
+        LockError::Io { path, source } => HookError::Io { path, source },
+        LockError::Busy { holder, waited, .. } => HookError::Busy {
+            holder,
+            waited_secs: waited.as_secs(),
+        },
+    }
 }
 
 /// The right to deploy, held for as long as this value lives.
 pub struct DeployLock {
-    _file: File,
-    holder_path: PathBuf,
+    lock: FileLock,
 }
 
 impl DeployLock {
-    /// Takes the lock if nobody holds it.
-    pub fn try_take(state_dir: &Path) -> Result<Option<DeployLock>, HookError> {
-        let path = state_dir.join("deploy.lock");
-        let file = open(&path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(DeployLock {
-                _file: file,
-                holder_path: state_dir.join("deploy.holder"),
-            })),
-            Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(HookError::io(&path, e)),
-        }
+    fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join("deploy.lock")
     }
 
-    /// Waits for the lock, up to `timeout`, telling the pusher who holds it.
-    pub fn wait(
+    /// Takes the lock if nobody holds it (post-receive: otherwise the push is queued).
+    pub fn try_take(state_dir: &Path, pending: &Pending) -> Result<Option<DeployLock>, HookError> {
+        Ok(
+            FileLock::try_take(&Self::path(state_dir), &pending.describe())
+                .map_err(hook_error)?
+                .map(|lock| DeployLock { lock }),
+        )
+    }
+
+    /// Waits for the lock, up to `timeout` (pre-receive: the push waits for its verdict).
+    pub fn take(
         state_dir: &Path,
+        pending: &Pending,
         timeout: Duration,
-        out: &mut dyn Write,
     ) -> Result<DeployLock, HookError> {
-        let started = Instant::now();
-        let mut told = false;
-        loop {
-            if let Some(lock) = Self::try_take(state_dir)? {
-                return Ok(lock);
-            }
-            if !told {
-                let _ = writeln!(
-                    out,
-                    "poseidon: waiting for the running deployment ({})",
-                    Self::holder(state_dir)
-                );
-                told = true;
-            }
-            if started.elapsed() >= timeout {
-                return Err(HookError::Busy {
-                    holder: Self::holder(state_dir),
-                    waited_secs: started.elapsed().as_secs(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        FileLock::take(&Self::path(state_dir), &pending.describe(), timeout)
+            .map(|lock| DeployLock { lock })
+            .map_err(hook_error)
     }
 
-    /// Names the holder for messages: commit, pusher, pid, host, start.
+    /// Names the holder for messages: pid, host, since, commit and pusher.
     pub fn holder(state_dir: &Path) -> String {
-        std::fs::read_to_string(state_dir.join("deploy.holder"))
-            .map(|text| text.trim().to_owned())
-            .unwrap_or_else(|_| "holder unknown".into())
+        FileLock::holder_text(&Self::path(state_dir))
     }
 
-    /// Says who holds the lock, for the next pusher's message.
-    pub fn record_holder(&self, commit: &str, pusher: &str) -> Result<(), HookError> {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let since = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| {
-                humantime::format_rfc3339_seconds(
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(d.as_secs()),
-                )
-                .to_string()
-            })
-            .unwrap_or_default();
-        let text = format!(
-            "commit {} pushed by {pusher}, pid {} on {}, since {since}",
-            &commit[..commit.len().min(12)],
-            std::process::id(),
-            host.trim()
-        );
-        std::fs::write(&self.holder_path, text).map_err(|e| HookError::io(&self.holder_path, e))
+    /// Says which commit now deploys (the lock moves on to queued commits).
+    pub fn now_deploying(&self, pending: &Pending) -> Result<(), HookError> {
+        self.lock.describe(&pending.describe()).map_err(hook_error)
+    }
+
+    /// The previous deployment, when its process died holding the lock (`kill -9`, a
+    /// crash): its holder file was still there.
+    pub fn stale(&self) -> Option<String> {
+        self.lock.stale().map(ToString::to_string)
     }
 }
 
@@ -114,28 +89,32 @@ impl DeployLock {
 pub struct Queue {
     lock_path: PathBuf,
     slot: PathBuf,
+    /// Longest wait for the queue's lock; its holders keep it for a few file operations,
+    /// so running out means something is wrong, and says who.
+    timeout: Duration,
 }
 
 /// The queue, locked: read and written by one process at a time.
 pub struct QueueGuard<'a> {
     queue: &'a Queue,
-    _file: File,
+    _lock: FileLock,
 }
 
 impl Queue {
-    pub fn open(state_dir: &Path) -> Result<Queue, HookError> {
-        Ok(Queue {
+    pub fn open(state_dir: &Path, timeout: Duration) -> Queue {
+        Queue {
             lock_path: state_dir.join("queue.lock"),
             slot: state_dir.join("queue.json"),
-        })
+            timeout,
+        }
     }
 
-    pub fn lock(&self) -> Result<QueueGuard<'_>, HookError> {
-        let file = open(&self.lock_path)?;
-        file.lock().map_err(|e| HookError::io(&self.lock_path, e))?;
+    pub fn lock(&self, pusher: &str) -> Result<QueueGuard<'_>, HookError> {
+        let what = format!("queue, for a push by {pusher}");
+        let lock = FileLock::take(&self.lock_path, &what, self.timeout).map_err(hook_error)?;
         Ok(QueueGuard {
             queue: self,
-            _file: file,
+            _lock: lock,
         })
     }
 }
@@ -144,7 +123,8 @@ impl QueueGuard<'_> {
     /// Replaces whatever waits: only the newest commit of the branch deploys next.
     pub fn put(&self, pending: &Pending) -> Result<(), HookError> {
         let json = serde_json::to_string(pending).unwrap_or_default();
-        std::fs::write(&self.queue.slot, json).map_err(|e| HookError::io(&self.queue.slot, e))
+        let slot = &self.queue.slot;
+        crate::files::write_atomic(slot, json.as_bytes(), 0o644).map_err(|e| HookError::io(slot, e))
     }
 
     pub fn take(&self) -> Result<Option<Pending>, HookError> {

@@ -94,7 +94,18 @@ fn pre_receive(
     pending: Pending,
     out: &mut dyn Write,
 ) -> Result<Outcome, HookError> {
-    let lock = DeployLock::wait(&config.state_dir, config.timeout, out)?;
+    let lock = match DeployLock::try_take(&config.state_dir, &pending)? {
+        Some(lock) => lock,
+        None => {
+            let holder = DeployLock::holder(&config.state_dir);
+            say(
+                out,
+                format_args!("waiting for the running deployment ({holder})"),
+            );
+            DeployLock::take(&config.state_dir, &pending, config.timeout)?
+        }
+    };
+    report_stale(&lock, out);
     let ok = deploy(config, &lock, &pending, out)?;
     if !ok {
         say(out, format_args!("deployment failed: the push is rejected"));
@@ -113,10 +124,10 @@ fn post_receive(
     pending: Pending,
     out: &mut dyn Write,
 ) -> Result<Outcome, HookError> {
-    let queue = Queue::open(&config.state_dir)?;
-    let guard = queue.lock()?;
+    let queue = Queue::open(&config.state_dir, config.timeout.min(QUEUE_TIMEOUT));
+    let guard = queue.lock(&pending.pusher)?;
     guard.put(&pending)?;
-    let lock = match DeployLock::try_take(&config.state_dir)? {
+    let lock = match DeployLock::try_take(&config.state_dir, &pending)? {
         Some(lock) => lock,
         None => {
             let holder = DeployLock::holder(&config.state_dir);
@@ -131,9 +142,10 @@ fn post_receive(
         }
     };
     drop(guard);
+    report_stale(&lock, out);
     let mut all_ok = true;
     loop {
-        let guard = queue.lock()?;
+        let guard = queue.lock(&pending.pusher)?;
         let Some(next) = guard.take()? else {
             // Released while the queue is locked: a pusher that queues after this sees
             // the lock free and deploys itself.
@@ -168,7 +180,7 @@ fn deploy(
     pending: &Pending,
     out: &mut dyn Write,
 ) -> Result<bool, HookError> {
-    lock.record_holder(&pending.commit, &pending.pusher)?;
+    lock.now_deploying(pending)?;
     let started = Instant::now();
     let mut record = Record::start(pending);
     let log_path = journal::log_path(&config.state_dir, &record);
@@ -222,6 +234,19 @@ fn deploy(
     Ok(ok)
 }
 
+/// Tells the pusher when the previous deployment died holding the lock: its command
+/// may have been cut short, and its journal line is missing.
+fn report_stale(lock: &DeployLock, out: &mut dyn Write) {
+    if let Some(stale) = lock.stale() {
+        say(
+            out,
+            format_args!(
+                "the previous deployment ({stale}) ended without releasing the lock (killed?): it may not have finished"
+            ),
+        );
+    }
+}
+
 /// One line to the pusher (git shows it as `remote: poseidon: ...`).
 fn say(out: &mut dyn Write, message: std::fmt::Arguments<'_>) {
     let _ = writeln!(out, "poseidon: {message}");
@@ -230,3 +255,7 @@ fn say(out: &mut dyn Write, message: std::fmt::Arguments<'_>) {
 
 /// The default wait for a lock in pre-receive mode and for the command.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The longest wait for the queue's lock (or the hook's timeout, if shorter): it is held
+/// for a few file operations at a time.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(60);

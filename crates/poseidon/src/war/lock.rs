@@ -1,60 +1,61 @@
-//! One deployment per context at a time: a kernel file lock (it goes with its process,
-//! so a dead deployer never blocks the next) that says who holds it.
+//! One deployment per context at a time: a [`FileLock`] per context in the record
+//! directory (it dies with its process, so a dead deployer never blocks the next; its
+//! holder file names who deploys, for the error of the one that gives up waiting).
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::Path;
+use std::time::Duration;
 
 use super::WarError;
+use crate::lock::{FileLock, LockError};
 
 pub struct ContextLock {
-    _file: File,
+    _lock: FileLock,
 }
 
 impl ContextLock {
     pub fn take(dir: &Path, context: &str, timeout: Duration) -> Result<ContextLock, WarError> {
-        std::fs::create_dir_all(dir).map_err(|e| WarError::io(dir, e))?;
         let name = if context.is_empty() { "ROOT" } else { context }.replace('/', "#");
         let path = dir.join(format!("{name}.lock"));
-        let holder = dir.join(format!("{name}.holder"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| WarError::io(&path, e))?;
-        let started = Instant::now();
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) if started.elapsed() < timeout => {
-                    std::thread::sleep(Duration::from_millis(100));
+        let what = format!("deploying context /{context}");
+        match FileLock::take(&path, &what, timeout) {
+            Ok(lock) => {
+                if let Some(stale) = lock.stale() {
+                    tracing::warn!(
+                        "the previous deployment of /{context} ({stale}) died holding its lock"
+                    );
                 }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(WarError::Busy {
-                        context: context.to_owned(),
-                        holder: std::fs::read_to_string(&holder)
-                            .unwrap_or_else(|_| "unknown".into()),
-                        waited_secs: started.elapsed().as_secs(),
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(WarError::io(&path, e)),
+                Ok(ContextLock { _lock: lock })
             }
+            Err(LockError::Busy { holder, waited, .. }) => Err(WarError::Busy {
+                context: context.to_owned(),
+                holder,
+                waited_secs: waited.as_secs(),
+            }),
+            Err(LockError::Io { path, source }) => Err(WarError::io(&path, source)),
         }
-        write_holder(&holder);
-        Ok(ContextLock { _file: file })
     }
 }
 
-fn write_holder(path: &PathBuf) {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let since = humantime::format_rfc3339_seconds(SystemTime::now());
-    let _ = std::fs::write(
-        path,
-        format!(
-            "pid {} on {} since {since}",
-            std::process::id(),
-            host.trim()
-        ),
-    );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_deployment_of_a_context_fails_naming_the_first_and_others_proceed() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ContextLock::take(dir.path(), "shop/admin", Duration::ZERO).unwrap();
+        let err = ContextLock::take(dir.path(), "shop/admin", Duration::from_millis(100))
+            .err()
+            .expect("the context is busy");
+        let message = err.to_string();
+        assert!(matches!(err, WarError::Busy { .. }), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id()))
+                && message.contains("deploying context /shop/admin"),
+            "{message}"
+        );
+        let _other = ContextLock::take(dir.path(), "", Duration::ZERO).unwrap();
+        drop(first);
+        ContextLock::take(dir.path(), "shop/admin", Duration::ZERO).unwrap();
+    }
 }

@@ -52,16 +52,11 @@ impl Record {
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), WarError> {
-        std::fs::create_dir_all(dir).map_err(|e| WarError::io(dir, e))?;
         let path = Record::path(dir, &self.context);
-        let temporary = path.with_extension("json.tmp");
-        let mut file =
-            std::fs::File::create(&temporary).map_err(|e| WarError::io(&temporary, e))?;
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| WarError::io(&temporary, e))?;
-        std::fs::rename(&temporary, &path).map_err(|e| WarError::io(&path, e))
+        let mut text = serde_json::to_vec_pretty(self).unwrap_or_default();
+        // A text file ends with a newline (`cat`, `tail`, diffs).
+        let _ = writeln!(text);
+        crate::files::write_atomic(&path, &text, 0o644).map_err(|e| WarError::io(&path, e))
     }
 
     pub fn live(&self) -> Option<&Release> {
