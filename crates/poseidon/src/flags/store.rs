@@ -25,8 +25,8 @@ fn audit_key(name: &FlagName) -> String {
     format!("poseidon:flag:{name}:audit")
 }
 
-/// Where the flags live.
-#[derive(Debug, Clone)]
+/// Where the flags live. `Debug` shows neither the password nor one inside the URL.
+#[derive(Clone)]
 pub struct RedisConfig {
     /// `redis://host:port/db`, `rediss://` for TLS, or `redis+unix:///path`.
     pub url: String,
@@ -54,6 +54,17 @@ impl RedisConfig {
     /// The URL with any password in it replaced, for messages.
     pub fn endpoint(&self) -> String {
         redact_url(&self.url)
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.endpoint())
+            .field("password", &self.password.as_ref().map(|_| "<given>"))
+            .field("timeout", &self.timeout)
+            .field("ca_cert", &self.ca_cert)
+            .finish()
     }
 }
 

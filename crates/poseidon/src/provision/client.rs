@@ -106,3 +106,30 @@ impl Ec2 {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_keys() {
+        let settings = AwsSettings {
+            region: Some("eu-west-1".into()),
+            credentials: Some(StaticCredentials {
+                access_key_id: "AKIA-debug-test-id".into(),
+                secret_access_key: "debug-test-secret-key".into(),
+                session_token: Some("debug-test-session-token".into()),
+            }),
+            ..AwsSettings::default()
+        };
+        let debug = format!("{settings:?} {settings:#?}");
+        for secret in [
+            "AKIA-debug-test-id",
+            "debug-test-secret-key",
+            "debug-test-session-token",
+        ] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("eu-west-1"), "still useful: {debug}");
+    }
+}
