@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, KeyType, ResourceType, Tag, TagSpecification, UserIdGroupPair,
+    IpPermission, IpRange, Ipv6Range, KeyType, ResourceType, TagSpecification, UserIdGroupPair,
 };
 use serde::Serialize;
 
@@ -20,6 +20,7 @@ use super::observe::project_instances;
 use super::plan::{FleetPlan, Instance, KeyAction, Observed, ObservedKey};
 use super::rules::{GroupRef, Rule, Source};
 use super::spec::{FleetSpec, tags};
+use super::tagging::{tag, tag_spec};
 use super::wait::{WaitOptions, wait_until_running};
 
 /// How long a just-created group may stay invisible (`InvalidGroup.NotFound`).
@@ -171,20 +172,6 @@ async fn apply_steps(
         started: plan.start.clone(),
         terminated,
     })
-}
-
-pub(super) fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder().key(key).value(value).build()
-}
-
-pub(super) fn tag_spec(
-    resource: ResourceType,
-    tags: impl IntoIterator<Item = Tag>,
-) -> TagSpecification {
-    TagSpecification::builder()
-        .resource_type(resource)
-        .set_tags(Some(tags.into_iter().collect()))
-        .build()
 }
 
 async fn create_group(ec2: &Ec2, spec: &FleetSpec, vpc_id: &str) -> Result<String, ProvisionError> {

@@ -8,12 +8,12 @@ use aws_sdk_ec2::types::{BlockDeviceMapping, EbsBlockDevice, InstanceType, Resou
 use base64::Engine as _;
 use futures_util::{StreamExt, stream};
 
-use super::apply::{tag, tag_spec};
 use super::client::Ec2;
 use super::error::{ProvisionError, code_of, is_transient};
 use super::observe::{filter, instance_of};
 use super::plan::Launch;
 use super::spec::{FleetSpec, InstanceGroup, tags};
+use super::tagging::{tag, tag_spec};
 
 /// Launches in flight at once: enough to hide latency, few enough not to be throttled.
 const LAUNCH_CONCURRENCY: usize = 8;

@@ -9,7 +9,7 @@
 //! - [`rules`]: security-group rules, normalized so that asked and existing compare;
 //! - [`plan`]: pure planning (what to create, add, revoke, launch, start, terminate);
 //! - `client`, `observe`, `apply` (with `launch` and `wait`), `teardown` (feature
-//!   `ec2`): the AWS side.
+//!   `ec2`): the AWS side; `apply` calls the steps, which never call back into it.
 //!
 //! Launches are safe to retry: each carries a client token derived from the spec and
 //! its slot, and is tagged with the slot atomically (TagSpecifications), so a launch whose
@@ -31,6 +31,8 @@ pub mod plan;
 pub mod rules;
 pub mod spec;
 #[cfg(feature = "ec2")]
+mod tagging;
+#[cfg(feature = "ec2")]
 mod teardown;
 #[cfg(feature = "ec2")]
 mod wait;
@@ -49,3 +51,22 @@ pub use spec::{FleetSpec, SpecError};
 pub use teardown::{TornDown, teardown};
 #[cfg(feature = "ec2")]
 pub use wait::WaitOptions;
+
+#[cfg(all(test, feature = "ec2"))]
+mod tests {
+    /// `apply` runs the steps; a step that imported from `apply` would make the two
+    /// depend on each other again.
+    #[test]
+    fn the_steps_do_not_depend_on_apply() {
+        for (file, text) in [
+            ("launch.rs", include_str!("launch.rs")),
+            ("wait.rs", include_str!("wait.rs")),
+            ("tagging.rs", include_str!("tagging.rs")),
+        ] {
+            assert!(
+                !text.contains("super::apply"),
+                "{file} imports from apply.rs"
+            );
+        }
+    }
+}
