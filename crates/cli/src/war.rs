@@ -35,6 +35,13 @@ pub struct TomcatArgs {
     health_timeout: u64,
     #[arg(long, default_value_t = 3)]
     keep_releases: usize,
+    /// Put the release live without checking it under /poseidon-candidate/<context>
+    /// first (users reach it while it is probed).
+    #[arg(long)]
+    no_candidate: bool,
+    /// The candidate's health URL (default: the health URL under /poseidon-candidate).
+    #[arg(long)]
+    candidate_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -77,17 +84,34 @@ fn spec(tomcat: &TomcatArgs, source: Option<Source>, sha256: Option<String>) -> 
         None => Target::Webapps(tomcat.webapps_dir.clone()),
     };
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let context = tomcat.context.trim_matches('/').to_owned();
+    let health = match &tomcat.health_url {
+        Some(url) => Some(
+            HealthCheck::new(
+                url,
+                200,
+                tomcat.health_contains.clone().into_iter().collect(),
+                Duration::from_secs(tomcat.health_timeout),
+            )
+            .context("--health-url")?,
+        ),
+        None => None,
+    };
+    let candidate = match (&health, tomcat.no_candidate) {
+        (Some(live), false) => Some(
+            war::candidate_check(&context, live, tomcat.candidate_url.as_deref())
+                .context("the health URL is not under the context: give --candidate-url or --no-candidate")?
+                .context("--candidate-url")?,
+        ),
+        _ => None,
+    };
     Ok(WarSpec {
-        context: tomcat.context.trim_matches('/').to_owned(),
+        context,
         source,
         sha256,
         target,
-        health: tomcat.health_url.as_ref().map(|url| HealthCheck {
-            url: url.clone(),
-            status: 200,
-            contains: tomcat.health_contains.clone().into_iter().collect(),
-            timeout: Duration::from_secs(tomcat.health_timeout),
-        }),
+        health,
+        candidate,
         keep_releases: tomcat.keep_releases,
         record_dir: tomcat.record_dir.clone(),
         lock_timeout: Duration::from_secs(600),
@@ -113,7 +137,7 @@ pub fn run(command: WarCommand) -> Result<()> {
                 (None, None) => anyhow::bail!("give --src or --url"),
             };
             let spec = spec(&tomcat, Some(source), sha256)?;
-            let prepared = war::prepare(&spec)?;
+            let prepared = war::prepare(&spec, &war::scratch_dir(&spec))?;
             if prepared.up_to_date {
                 println!("{} is already live", &prepared.sha256[..12]);
                 return Ok(());

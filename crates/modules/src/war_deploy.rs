@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use poseidon::war::{self, HealthCheck, Manager, Prepared, Source, Target, WarSpec};
+use poseidon::war::{
+    self, BadHealthCheck, HealthCheck, Manager, Prepared, Source, Target, WarSpec,
+};
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, Secret, de};
 use serde::Deserialize;
 use serde_json::json;
@@ -53,6 +55,9 @@ pub struct Args {
     health_contains: Option<String>,
     #[serde(default = "default_health_timeout", deserialize_with = "de::int")]
     health_timeout: u64,
+    #[serde(default = "default_candidate", deserialize_with = "de::bool")]
+    candidate: bool,
+    candidate_url: Option<String>,
     #[serde(default = "default_keep", deserialize_with = "de::int")]
     keep_releases: usize,
     #[serde(default = "default_record_dir")]
@@ -80,6 +85,9 @@ fn default_status() -> u16 {
 fn default_health_timeout() -> u64 {
     120
 }
+fn default_candidate() -> bool {
+    true
+}
 fn default_keep() -> usize {
     3
 }
@@ -102,6 +110,8 @@ pub struct Task {
 pub enum Change {
     Deploy(Box<Prepared>),
     Rollback,
+    /// Check mode only: the WAR is not there yet, so there is nothing apply could do.
+    Preview,
 }
 
 impl Module for WarDeploy {
@@ -179,12 +189,43 @@ impl Module for WarDeploy {
         if args.keep_releases == 0 {
             return Err(InvalidOption::new("keep_releases", "must be at least 1"));
         }
-        let health = args.health_url.as_ref().map(|url| HealthCheck {
-            url: url.clone(),
-            status: args.health_status,
-            contains: args.health_contains.clone().into_iter().collect(),
-            timeout: Duration::from_secs(args.health_timeout),
-        });
+        let health = match &args.health_url {
+            Some(url) => Some(
+                HealthCheck::new(
+                    url,
+                    args.health_status,
+                    args.health_contains.clone().into_iter().collect(),
+                    Duration::from_secs(args.health_timeout),
+                )
+                .map_err(|bad| match bad {
+                    BadHealthCheck::Url(_) => InvalidOption::new("health_url", bad.to_string()),
+                    BadHealthCheck::Status(_) => {
+                        InvalidOption::new("health_status", bad.to_string())
+                    }
+                })?,
+            ),
+            None => None,
+        };
+        let candidate = match (&health, args.candidate) {
+            (Some(live), true) => {
+                match war::candidate_check(&context, live, args.candidate_url.as_deref()) {
+                    Some(Ok(check)) => Some(check),
+                    Some(Err(bad)) => {
+                        return Err(InvalidOption::new("candidate_url", bad.to_string()));
+                    }
+                    None => {
+                        return Err(InvalidOption::new(
+                            "health_url",
+                            format!(
+                                "is not under /{context}, so the candidate's URL cannot be derived: give candidate_url (the health URL under /{}), or candidate: false",
+                                war::candidate_context(&context)
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => None,
+        };
         Ok(Task {
             state: args.state,
             spec: WarSpec {
@@ -193,6 +234,7 @@ impl Module for WarDeploy {
                 sha256: args.sha256.map(|s| s.to_lowercase()),
                 target,
                 health,
+                candidate,
                 keep_releases: args.keep_releases,
                 record_dir: args.record_dir,
                 lock_timeout: Duration::from_secs(args.lock_timeout),
@@ -202,7 +244,7 @@ impl Module for WarDeploy {
         })
     }
 
-    fn plan(task: &Task, _ctx: &Context) -> anyhow::Result<Plan<Change>> {
+    fn plan(task: &Task, ctx: &Context) -> anyhow::Result<Plan<Change>> {
         let record = war::Record::load(&task.spec.record_dir, &task.spec.context)?;
         let live = record.live().cloned();
         let mut facts = Facts::new();
@@ -232,7 +274,32 @@ impl Module for WarDeploy {
                 })
             }
             State::Deployed => {
-                let prepared = war::prepare(&task.spec)?;
+                if ctx.check_mode
+                    && let Some(Source::Path(path)) = &task.spec.source
+                    && !path.exists()
+                {
+                    // A release being previewed: the build step that makes the WAR made
+                    // nothing in check mode. Say what deploying it would do.
+                    ctx.warn(format!(
+                        "{} does not exist yet (check mode: the build that makes it did not run); showing the deployment it would make",
+                        path.display()
+                    ));
+                    let diff = Diff::new(
+                        json!({"version": live.as_ref().map(|l| &l.version), "sha256": live.as_ref().map(|l| &l.sha256)}),
+                        json!({"version": "next", "sha256": "(not built yet)"}),
+                    );
+                    return Ok(Plan::Change {
+                        change: Change::Preview,
+                        diff,
+                        facts,
+                    });
+                }
+                let downloads = if ctx.check_mode {
+                    ctx.tmpdir.clone().unwrap_or_else(std::env::temp_dir)
+                } else {
+                    war::scratch_dir(&task.spec)
+                };
+                let prepared = war::prepare(&task.spec, &downloads)?;
                 facts.insert("sha256".into(), json!(prepared.sha256));
                 if prepared.up_to_date {
                     facts.insert("version".into(), json!(live.map(|l| l.version)));
@@ -255,6 +322,7 @@ impl Module for WarDeploy {
         let report = match change {
             Change::Deploy(prepared) => war::deploy(&task.spec, &prepared)?,
             Change::Rollback => war::rollback(&task.spec)?,
+            Change::Preview => anyhow::bail!("a preview is planned in check mode only"),
         };
         let mut facts = Facts::new();
         facts.insert("version".into(), json!(report.version));
@@ -263,6 +331,7 @@ impl Module for WarDeploy {
         facts.insert("retired".into(), json!(report.retired));
         facts.insert("deployed".into(), json!(report.deployed));
         facts.insert("health".into(), json!(report.health));
+        facts.insert("candidate".into(), json!(report.candidate));
         Ok(Applied {
             changed: report.changed,
             facts,

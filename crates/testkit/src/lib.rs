@@ -5,10 +5,12 @@
 //!   responses injected in front of moto;
 //! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
 //!   freshly built module binaries, and `ansible-playbook` runs against it;
+//! - [`Load`]: a steady HTTP load that counts failed answers, for zero-downtime tests;
 //! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
 
 mod ansible;
 mod fault_proxy;
+mod load;
 mod mariadb_server;
 mod moto_server;
 mod redis_server;
@@ -18,6 +20,7 @@ mod wait;
 
 pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
 pub use fault_proxy::{FaultProxy, Faults, Injected};
+pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
 pub use moto_server::MotoServer;
 pub use redis_server::RedisServer;

@@ -110,6 +110,11 @@ impl TomcatServer {
         self.port
     }
 
+    /// The JVM's process id (`catalina.sh run` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

@@ -81,6 +81,50 @@ fn manager_deploy_is_idempotent_and_never_shows_the_password() {
     assert_eq!(planned["changed"], true);
     assert_eq!(planned["diff"]["before"]["version"], "000001");
 
+    // A release whose WAR is not built yet (in check mode the build step makes nothing):
+    // previewed with a warning, nothing touched; without check mode, a clear failure
+    // that names the file and its cause once.
+    let unbuilt = wars.path().join("app-v7.war");
+    let preview = ansible
+        .playbook(
+            &play(&tomcat, &unbuilt, record.path(), PASSWORD),
+            &["--check", "--diff"],
+        )
+        .unwrap();
+    let previewed = preview.task("war").unwrap();
+    assert_eq!(previewed["changed"], true, "{previewed}");
+    assert_eq!(previewed["diff"]["after"]["version"], "next");
+    let shown = ansible
+        .playbook_text(
+            &play(&tomcat, &unbuilt, record.path(), PASSWORD),
+            &["--check"],
+        )
+        .unwrap();
+    assert!(shown.success, "{}", shown.stdout);
+    assert!(
+        format!("{}{}", shown.stdout, shown.stderr).contains("does not exist yet"),
+        "the warning is shown: {}{}",
+        shown.stdout,
+        shown.stderr
+    );
+    let missing = ansible
+        .playbook(&play(&tomcat, &unbuilt, record.path(), PASSWORD), &[])
+        .unwrap();
+    let failed = missing.task("war").unwrap();
+    assert_eq!(failed["failed"], true, "{failed}");
+    let message = failed["msg"].as_str().unwrap();
+    assert!(message.contains("app-v7.war"), "{message}");
+    assert_eq!(
+        message.matches("No such file or directory").count(),
+        1,
+        "the cause once: {message}"
+    );
+    assert_eq!(
+        tomcat_versions(&tomcat),
+        ["000001"],
+        "neither run touched Tomcat"
+    );
+
     // A wrong password fails, without showing either password, even at -vvv.
     let wrong = ansible
         .playbook_text(
@@ -101,6 +145,21 @@ fn manager_deploy_is_idempotent_and_never_shows_the_password() {
             "password leaked:\n{output}"
         );
     }
+}
+
+/// The versions of `/app` the manager lists.
+fn tomcat_versions(tomcat: &TomcatServer) -> Vec<String> {
+    poseidon::war::Target::Manager(poseidon::war::Manager {
+        url: tomcat.manager_url(),
+        user: MANAGER_USER.into(),
+        password: PASSWORD.into(),
+        timeout: std::time::Duration::from_secs(30),
+    })
+    .list("app")
+    .unwrap()
+    .into_iter()
+    .map(|d| d.version)
+    .collect()
 }
 
 /// `kill -9` of the module while it copies a 100 MB WAR into webapps: the live release
@@ -161,7 +220,10 @@ fn a_kill_mid_copy_leaves_no_partial_war() {
             .write_all(args(&big).as_bytes())
             .unwrap();
     }
-    let hidden = tomcat.webapps().join(".app##000002.war.poseidon-tmp");
+    // The first delivery is the candidate's.
+    let hidden = tomcat
+        .webapps()
+        .join(".poseidon-candidate#app.war.poseidon-tmp");
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();

@@ -4,7 +4,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum WarError {
-    #[error("{path}: {source}")]
+    // The cause is the source, not part of the message: `{:#}` prints each cause once.
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -14,7 +15,9 @@ pub enum WarError {
     BadArchive { path: PathBuf, reason: String },
     #[error("the WAR's SHA-256 is {found}, expected {expected}")]
     Checksum { expected: String, found: String },
-    #[error("{path} changed while it was being deployed; the new version was taken back")]
+    #[error(
+        "{path} changed after it was checked (its SHA-256 is no longer the one checked); nothing was deployed from it"
+    )]
     Changed { path: PathBuf },
     #[error("fetching {url}: {reason}")]
     Http { url: String, reason: String },
@@ -31,13 +34,27 @@ pub enum WarError {
     #[error("the release record {path} cannot be read: {reason}")]
     BadRecord { path: PathBuf, reason: String },
     #[error(
-        "version {version} failed its health check ({last}); it was undeployed and {previous} keeps serving"
+        "version {version} failed its health check at {url} ({reason}); it was undeployed and {previous} keeps serving"
     )]
     Unhealthy {
         version: String,
-        last: String,
+        url: String,
+        reason: String,
         previous: String,
     },
+    #[error(
+        "version {version} was not put live: its candidate failed the check at {url} ({reason}); it was removed and {previous} keeps serving, untouched"
+    )]
+    CandidateFailed {
+        version: String,
+        url: String,
+        reason: String,
+        previous: String,
+    },
+    #[error(
+        "{context} is still deployed {waited_secs} s after its WAR was removed: Tomcat's auto-deployer has not undeployed it (is autoDeploy on?)"
+    )]
+    StillDeployed { context: String, waited_secs: u64 },
     #[error("nothing to roll back to: {0}")]
     NoPrevious(String),
 }

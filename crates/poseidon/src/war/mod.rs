@@ -1,13 +1,16 @@
-//! WAR deployment onto Tomcat: checked before anything live is touched, delivered
-//! atomically, side by side with the running release (Tomcat parallel deployment,
-//! `<context>##<version>`), gated by a health probe, recorded, and rolled back.
+//! WAR deployment onto Tomcat: checked before anything live is touched, proven healthy
+//! where users cannot reach it, then delivered atomically side by side with the running
+//! release (Tomcat parallel deployment, `<context>##<version>`), recorded, and rolled
+//! back.
 //!
 //! [`prepare`] reads only: it gets the WAR (a path on the host, or a URL), checks its
 //! SHA-256 and that it is a sound web archive, and compares it with the live release.
-//! [`deploy`] holds the context's lock, delivers the WAR as the next version, waits
-//! for it to be healthy (or undeploys it, leaving the previous release serving), records
-//! the release and retires versions beyond `keep_releases`. [`rollback`] undeploys the
-//! live version so that the previous one, still deployed, serves again.
+//! [`deploy`] holds the context's lock, deploys the WAR as a candidate under a private
+//! context (`/poseidon-candidate/<context>`) and probes it there; only a candidate that
+//! passed is removed and delivered as the next version of the live context, which is
+//! probed again (or undeployed, leaving the previous release serving). It records the
+//! release and retires versions beyond `keep_releases`. [`rollback`] undeploys the live
+//! version so that the previous one, still deployed, serves again.
 
 mod archive;
 mod error;
@@ -17,16 +20,45 @@ pub mod record;
 pub mod tomcat;
 pub mod version;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 pub use archive::validate;
 pub use error::WarError;
-pub use health::{HealthCheck, wait_healthy};
+pub use health::{BadHealthCheck, HealthCheck, Serving, Unhealthy, Verdict, judge, wait_healthy};
 pub use record::{Record, Release};
 pub use tomcat::{Manager, Target};
+
+/// The context path candidates live under: a release for `/itrust` is checked at
+/// `/poseidon-candidate/itrust` before `/itrust` ever routes a request to it.
+pub const CANDIDATE_PREFIX: &str = "poseidon-candidate";
+
+/// The candidate's context path (without its leading `/`).
+pub fn candidate_context(context: &str) -> String {
+    if context.is_empty() {
+        CANDIDATE_PREFIX.to_owned()
+    } else {
+        format!("{CANDIDATE_PREFIX}/{context}")
+    }
+}
+
+/// The health check of a candidate: at `url` when given, else at the live check's URL
+/// with `/poseidon-candidate` put before its path. `None` when no URL is given and the
+/// live check's path is not under `/<context>` (the module asks for `candidate_url`).
+pub fn candidate_check(
+    context: &str,
+    live: &HealthCheck,
+    url: Option<&str>,
+) -> Option<Result<HealthCheck, BadHealthCheck>> {
+    match url {
+        Some(url) => Some(live.at(url)),
+        None => live
+            .url_under(context, &format!("/{CANDIDATE_PREFIX}"))
+            .map(|url| live.at(&url)),
+    }
+}
 
 /// Where the WAR comes from.
 #[derive(Debug, Clone)]
@@ -45,7 +77,11 @@ pub struct WarSpec {
     pub source: Option<Source>,
     pub sha256: Option<String>,
     pub target: Target,
+    /// The live context's check, after the new version took over.
     pub health: Option<HealthCheck>,
+    /// The check of the candidate under its private context, before the live context
+    /// sees the release; `None` switches the candidate step off.
+    pub candidate: Option<HealthCheck>,
     pub keep_releases: usize,
     /// Where the release record and the lock live.
     pub record_dir: PathBuf,
@@ -59,9 +95,6 @@ pub struct WarSpec {
 pub struct Prepared {
     pub war: PathBuf,
     pub sha256: String,
-    /// Length and modification time when hashed: the delivery checks the file is still
-    /// the one that was checked, without hashing it again.
-    identity: (u64, Option<SystemTime>),
     pub live: Option<Release>,
     /// The live release is this WAR, and Tomcat has it.
     pub up_to_date: bool,
@@ -78,6 +111,8 @@ pub struct Report {
     pub sha256: Option<String>,
     pub retired: Vec<String>,
     pub health: Option<String>,
+    /// The candidate's answer, when it was checked.
+    pub candidate: Option<String>,
     pub deployed: Vec<String>,
 }
 
@@ -85,9 +120,10 @@ fn now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
-/// Gets and checks the WAR and compares it with the live release. Writes nothing live
-/// (a URL is downloaded to a temporary file next to the record).
-pub fn prepare(spec: &WarSpec) -> Result<Prepared, WarError> {
+/// Gets and checks the WAR and compares it with the live release. Writes nothing but a
+/// URL's download, a temporary file in `downloads` (in check mode, a directory of the
+/// run's own: not the record's).
+pub fn prepare(spec: &WarSpec, downloads: &Path) -> Result<Prepared, WarError> {
     let source = spec
         .source
         .as_ref()
@@ -95,18 +131,16 @@ pub fn prepare(spec: &WarSpec) -> Result<Prepared, WarError> {
     let (war, download) = match source {
         Source::Path(path) => (path.clone(), None),
         Source::Url { url, timeout } => {
-            let incoming = spec.record_dir.join("incoming");
-            std::fs::create_dir_all(&incoming).map_err(|e| WarError::io(&incoming, e))?;
+            std::fs::create_dir_all(downloads).map_err(|e| WarError::io(downloads, e))?;
             let file = tempfile::Builder::new()
                 .suffix(".war")
-                .tempfile_in(&incoming)
-                .map_err(|e| WarError::io(&incoming, e))?;
+                .tempfile_in(downloads)
+                .map_err(|e| WarError::io(downloads, e))?;
             download(url, *timeout, file.path())?;
             let path = file.into_temp_path();
             (path.to_path_buf(), Some(path))
         }
     };
-    let identity = identity(&war)?;
     let sha256 = archive::sha256_of(&war)?;
     if let Some(expected) = &spec.sha256
         && !expected.eq_ignore_ascii_case(&sha256)
@@ -126,16 +160,15 @@ pub fn prepare(spec: &WarSpec) -> Result<Prepared, WarError> {
     Ok(Prepared {
         war,
         sha256,
-        identity,
         live,
         up_to_date,
         _download: download,
     })
 }
 
-fn identity(path: &std::path::Path) -> Result<(u64, Option<SystemTime>), WarError> {
-    let metadata = std::fs::metadata(path).map_err(|e| WarError::io(path, e))?;
-    Ok((metadata.len(), metadata.modified().ok()))
+/// Where apply makes its private copies and downloads: beside the record.
+pub fn scratch_dir(spec: &WarSpec) -> PathBuf {
+    spec.record_dir.join("incoming")
 }
 
 fn download(url: &str, timeout: Duration, to: &std::path::Path) -> Result<(), WarError> {
@@ -158,7 +191,8 @@ fn download(url: &str, timeout: Duration, to: &std::path::Path) -> Result<(), Wa
     Ok(())
 }
 
-/// Delivers the prepared WAR as the next version, health-gated; see the module docs.
+/// Checks the prepared WAR as a candidate, then delivers it as the next version,
+/// health-gated; see the module docs.
 pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
     let _lock = lock::ContextLock::take(&spec.record_dir, &spec.context, spec.lock_timeout)?;
     let mut record = Record::load(&spec.record_dir, &spec.context)?;
@@ -176,6 +210,7 @@ pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
             sha256: Some(live.sha256.clone()),
             retired: Vec::new(),
             health: None,
+            candidate: None,
             deployed: deployed.into_iter().map(|d| d.version).collect(),
         });
     }
@@ -191,35 +226,68 @@ pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
         + 1;
     let new = version::format(number);
     let previous = record.live().map(|r| r.version.clone());
-    spec.target.deploy(&spec.context, &new, &prepared.war)?;
-    if identity(&prepared.war)? != prepared.identity {
-        // The file changed between the check and the delivery: take it back.
-        let _ = spec.target.undeploy(&spec.context, &new);
-        return Err(WarError::Changed {
-            path: prepared.war.clone(),
-        });
-    }
-    record.releases.push(Release {
+    let release = Release {
         version: new.clone(),
         sha256: prepared.sha256.clone(),
         deployed_at: now(),
         by: spec.deployed_by.clone(),
         previous: previous.clone(),
         state: "deploying".into(),
+        failure: None,
         schema_version: spec.schema_version.clone(),
-    });
+    };
+    let serving = || {
+        previous
+            .clone()
+            .unwrap_or_else(|| "no earlier release".into())
+    };
+
+    let candidate = match &spec.candidate {
+        Some(check) => match check_candidate(spec, prepared, check) {
+            Ok(answer) => Some(answer),
+            Err(CandidateError::Unhealthy(unhealthy)) => {
+                let reason = unhealthy.to_string();
+                record.releases.push(Release {
+                    state: "rejected".into(),
+                    failure: Some(format!("candidate at {}: {reason}", check.url())),
+                    ..release
+                });
+                record.save(&spec.record_dir)?;
+                return Err(WarError::CandidateFailed {
+                    version: new,
+                    url: check.url().to_owned(),
+                    reason,
+                    previous: serving(),
+                });
+            }
+            Err(CandidateError::War(e)) => return Err(e),
+        },
+        None => None,
+    };
+
+    spec.target.deploy(
+        &spec.context,
+        &new,
+        &prepared.war,
+        &prepared.sha256,
+        &scratch_dir(spec),
+    )?;
+    record.releases.push(release);
     let mut health = None;
     if let Some(check) = &spec.health {
-        match wait_healthy(check) {
+        match wait_healthy(check, Serving::Shared) {
             Ok(answer) => health = Some(answer),
-            Err(last) => {
+            Err(unhealthy) => {
                 let _ = spec.target.withdraw(&spec.context, &new);
+                let reason = unhealthy.to_string();
                 record.set_state(&new, "rolled_back");
+                record.set_failure(&new, format!("live at {}: {reason}", check.url()));
                 record.save(&spec.record_dir)?;
                 return Err(WarError::Unhealthy {
                     version: new,
-                    last,
-                    previous: previous.unwrap_or_else(|| "no earlier release".into()),
+                    url: check.url().to_owned(),
+                    reason,
+                    previous: serving(),
                 });
             }
         }
@@ -237,8 +305,67 @@ pub fn deploy(spec: &WarSpec, prepared: &Prepared) -> Result<Report, WarError> {
         sha256: Some(prepared.sha256.clone()),
         retired,
         health,
+        candidate,
         deployed: deployed_versions(spec)?,
     })
+}
+
+enum CandidateError {
+    /// The candidate ran and failed its check.
+    Unhealthy(Unhealthy),
+    /// It could not be put up or taken down.
+    War(WarError),
+}
+
+/// Deploys the WAR under the candidate context, probes it there, and removes it whatever
+/// the answer. The live context is not touched: its users never reach the candidate.
+fn check_candidate(
+    spec: &WarSpec,
+    prepared: &Prepared,
+    check: &HealthCheck,
+) -> Result<String, CandidateError> {
+    let context = candidate_context(&spec.context);
+    // An earlier candidate may still answer (webapps mode undeploys on Tomcat's next
+    // cycle): probing now could judge it instead of this one.
+    // (The manager replaces a leftover candidate itself: `update=true`.)
+    if let Target::Webapps(_) = &spec.target
+        && !spec
+            .target
+            .withdraw(&context, "")
+            .map_err(CandidateError::War)?
+    {
+        return Err(CandidateError::War(WarError::StillDeployed {
+            context: format!("/{context}"),
+            waited_secs: tomcat::UNDEPLOY_WAIT.as_secs(),
+        }));
+    }
+    spec.target
+        .deploy(
+            &context,
+            "",
+            &prepared.war,
+            &prepared.sha256,
+            &scratch_dir(spec),
+        )
+        .map_err(|e| match e {
+            // The manager answers FAIL when the application cannot start: that is the
+            // candidate's failure, known at once.
+            WarError::Manager { answer, .. } if answer.contains("failed to start") => {
+                let _ = spec.target.undeploy(&context, "");
+                CandidateError::Unhealthy(Unhealthy::Failed {
+                    last: answer,
+                    after: Duration::ZERO,
+                })
+            }
+            other => CandidateError::War(other),
+        })?;
+    let verdict = wait_healthy(check, Serving::NewOnly);
+    // In webapps mode Tomcat undeploys the removed WAR on its next background cycle; no
+    // user reaches the candidate meanwhile, so this does not wait for it.
+    spec.target
+        .undeploy(&context, "")
+        .map_err(CandidateError::War)?;
+    verdict.map_err(CandidateError::Unhealthy)
 }
 
 /// The versions of the context Tomcat has now.
@@ -296,14 +423,18 @@ pub fn rollback(spec: &WarSpec) -> Result<Report, WarError> {
     record.set_state(&live.version, "rolled_back");
     record.set_state(&previous, "live");
     record.save(&spec.record_dir)?;
-    let health = match &spec.health {
-        Some(check) => Some(wait_healthy(check).map_err(|last| WarError::Unhealthy {
-            version: previous.clone(),
-            last,
-            previous: "nothing".into(),
-        })?),
-        None => None,
-    };
+    let health =
+        match &spec.health {
+            Some(check) => Some(wait_healthy(check, Serving::Shared).map_err(|unhealthy| {
+                WarError::Unhealthy {
+                    version: previous.clone(),
+                    url: check.url().to_owned(),
+                    reason: unhealthy.to_string(),
+                    previous: "nothing".into(),
+                }
+            })?),
+            None => None,
+        };
     Ok(Report {
         changed: true,
         version: Some(previous),
@@ -311,6 +442,7 @@ pub fn rollback(spec: &WarSpec) -> Result<Report, WarError> {
         sha256: None,
         retired: Vec::new(),
         health,
+        candidate: None,
         deployed: deployed_versions(spec)?,
     })
 }

@@ -16,9 +16,13 @@ pub struct Release {
     pub by: String,
     /// The version that was live before this one.
     pub previous: Option<String>,
-    /// `live`, `superseded`, `rolled_back` (health gate failed, or rolled back by hand),
+    /// `live`, `superseded`, `rejected` (its candidate failed the check: it never took
+    /// user traffic), `rolled_back` (the live check failed, or rolled back by hand),
     /// `retired` (undeployed by keep_releases).
     pub state: String,
+    /// Why it was rejected or rolled back by a check: where, and the last answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
     /// The schema version the release runs against, when the deployment says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<String>,
@@ -66,6 +70,12 @@ impl Record {
     pub fn set_state(&mut self, version: &str, state: &str) {
         for release in self.releases.iter_mut().filter(|r| r.version == version) {
             release.state = state.to_owned();
+        }
+    }
+
+    pub fn set_failure(&mut self, version: &str, failure: String) {
+        for release in self.releases.iter_mut().filter(|r| r.version == version) {
+            release.failure = Some(failure.clone());
         }
     }
 

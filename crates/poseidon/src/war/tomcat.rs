@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::{WarError, version};
+use super::{WarError, archive, version};
 
 /// A version of the context that Tomcat has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +47,7 @@ impl Target {
                 Ok(parse_list(&text, context))
             }
             Target::Webapps(dir) => {
-                let prefix = version::war_name(context, "");
-                let prefix = prefix.trim_end_matches(".war");
+                let prefix = format!("{}##", version::stem(context));
                 let mut found = Vec::new();
                 for entry in std::fs::read_dir(dir)
                     .map_err(|e| WarError::io(dir, e))?
@@ -56,7 +55,7 @@ impl Target {
                 {
                     let name = entry.file_name().to_string_lossy().into_owned();
                     if let Some(version) = name
-                        .strip_prefix(prefix)
+                        .strip_prefix(prefix.as_str())
                         .and_then(|v| v.strip_suffix(".war"))
                     {
                         found.push(Deployed {
@@ -71,16 +70,34 @@ impl Target {
         }
     }
 
-    /// Puts `war` live as `version`.
-    pub fn deploy(&self, context: &str, version: &str, war: &Path) -> Result<(), WarError> {
+    /// Puts `war` live as `/<context>` version `version` (`""`: no version, as for a
+    /// candidate). Tomcat only ever gets bytes whose SHA-256 is `sha256`: webapps
+    /// delivery hashes while it writes the hidden copy, before the rename; the manager is
+    /// sent a private copy made (and hashed) in `scratch` first.
+    pub fn deploy(
+        &self,
+        context: &str,
+        version: &str,
+        war: &Path,
+        sha256: &str,
+        scratch: &Path,
+    ) -> Result<(), WarError> {
         match self {
             Target::Manager(manager) => {
-                let mut file = File::open(war).map_err(|e| WarError::io(war, e))?;
+                let sealed = seal(war, sha256, scratch)?;
+                let mut file = File::open(&sealed).map_err(|e| WarError::io(&sealed, e))?;
                 let path = format!("/{context}");
-                manager.put_war(&[("path", path.as_str()), ("version", version)], &mut file)?;
+                let mut query = vec![("path", path.as_str())];
+                if version.is_empty() {
+                    // A candidate left by a killed run is replaced, not refused.
+                    query.push(("update", "true"));
+                } else {
+                    query.push(("version", version));
+                }
+                manager.put_war(&query, &mut file)?;
                 Ok(())
             }
-            Target::Webapps(dir) => deliver(war, dir, &version::war_name(context, version)),
+            Target::Webapps(dir) => deliver(war, sha256, dir, &version::war_name(context, version)),
         }
     }
 
@@ -88,7 +105,11 @@ impl Target {
         match self {
             Target::Manager(manager) => {
                 let path = format!("/{context}");
-                manager.call("undeploy", &[("path", path.as_str()), ("version", version)])?;
+                let mut query = vec![("path", path.as_str())];
+                if !version.is_empty() {
+                    query.push(("version", version));
+                }
+                manager.call("undeploy", &query)?;
                 Ok(())
             }
             Target::Webapps(dir) => {
@@ -102,57 +123,90 @@ impl Target {
         }
     }
 
-    /// Undeploys a release that must stop serving now (a failed health gate): in webapps
-    /// mode, also waits (bounded) until the auto-deployer has taken it down.
-    pub fn withdraw(&self, context: &str, version: &str) -> Result<(), WarError> {
+    /// Undeploys a release that must stop serving now (a failed health gate, an earlier
+    /// candidate): in webapps mode, also waits (bounded) until the auto-deployer has taken
+    /// it down. `Ok(false)`: it still answers when the wait is over.
+    pub fn withdraw(&self, context: &str, version: &str) -> Result<bool, WarError> {
         self.undeploy(context, version)?;
-        if let Target::Webapps(dir) = self {
-            wait_undeployed(&dir.join(version::war_name(context, version)));
-        }
-        Ok(())
+        Ok(match self {
+            Target::Webapps(dir) => wait_undeployed(&dir.join(version::war_name(context, version))),
+            Target::Manager(_) => true,
+        })
     }
 }
 
 /// How long Tomcat's auto-deployer may take to notice a removed WAR (its background
 /// cycle, 10 s by default) and remove the exploded directory.
-const UNDEPLOY_WAIT: Duration = Duration::from_secs(30);
+pub const UNDEPLOY_WAIT: Duration = Duration::from_secs(30);
 
 /// The auto-deployer undeploys a removed WAR on its next cycle, and removes the exploded
 /// directory when it has: until then that version still answers new sessions. Waiting
 /// for it (bounded) means that when a failed release is reported, the previous one is
 /// the one serving. Without unpacking there is no directory, and nothing to wait for.
-fn wait_undeployed(war: &Path) {
+fn wait_undeployed(war: &Path) -> bool {
     let exploded = war.with_extension("");
     let deadline = std::time::Instant::now() + UNDEPLOY_WAIT;
     while exploded.exists() {
         if std::time::Instant::now() >= deadline {
             tracing::warn!(dir = %exploded.display(), "Tomcat has not undeployed the version yet");
-            return;
+            return false;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    true
+}
+
+/// Copies `war` to `to` while hashing it, fsyncs the copy, and fails (removing it) when
+/// the bytes written are not the ones checked: the file changed after it was hashed.
+fn copy_verified(war: &Path, sha256: &str, to: &Path) -> Result<(), WarError> {
+    let written = File::open(war)
+        .map_err(|e| WarError::io(war, e))
+        .and_then(|mut from| {
+            let mut copy = File::create(to).map_err(|e| WarError::io(to, e))?;
+            let sum =
+                archive::copy_hashing(&mut from, &mut copy).map_err(|e| WarError::io(to, e))?;
+            copy.sync_all().map_err(|e| WarError::io(to, e))?;
+            if sum.eq_ignore_ascii_case(sha256) {
+                Ok(())
+            } else {
+                Err(WarError::Changed {
+                    path: war.to_owned(),
+                })
+            }
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    written
 }
 
 /// Writes `war` to a hidden temporary file in `dir` (same file system, a name the
-/// auto-deployer ignores), fsyncs it, renames it to `name` and fsyncs the directory:
-/// Tomcat never sees a half-written WAR (Bugzilla 57765), and a kill leaves at most the
-/// hidden file, removed by the next delivery. The copy is the kernel's
-/// (`copy_file_range`): the bytes never pass through the module.
-pub fn deliver(war: &Path, dir: &Path, name: &str) -> Result<(), WarError> {
+/// auto-deployer ignores), checking its SHA-256 on the way, fsyncs it, renames it to
+/// `name` and fsyncs the directory: Tomcat never sees a half-written or an unchecked
+/// WAR (Bugzilla 57765), and a kill leaves at most the hidden file, removed by the next
+/// delivery.
+pub fn deliver(war: &Path, sha256: &str, dir: &Path, name: &str) -> Result<(), WarError> {
     let temporary = dir.join(format!(".{name}.poseidon-tmp"));
     let final_path = dir.join(name);
-    let written = std::fs::copy(war, &temporary)
-        .and_then(|_| File::open(&temporary))
-        .and_then(|file| file.sync_all());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(WarError::io(&temporary, e));
-    }
+    copy_verified(war, sha256, &temporary)?;
     crate::pause::point("war.before-rename");
     std::fs::rename(&temporary, &final_path).map_err(|e| WarError::io(&final_path, e))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| WarError::io(dir, e))
+}
+
+/// A private copy of `war` in `scratch` (mode 0600, removed when dropped), checked
+/// against `sha256`: what is uploaded cannot change under the upload.
+fn seal(war: &Path, sha256: &str, scratch: &Path) -> Result<tempfile::TempPath, WarError> {
+    std::fs::create_dir_all(scratch).map_err(|e| WarError::io(scratch, e))?;
+    let sealed = tempfile::Builder::new()
+        .suffix(".war")
+        .tempfile_in(scratch)
+        .map_err(|e| WarError::io(scratch, e))?
+        .into_temp_path();
+    copy_verified(war, sha256, &sealed)?;
+    Ok(sealed)
 }
 
 /// Removes hidden temporary files a killed delivery left in `dir`.

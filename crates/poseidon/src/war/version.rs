@@ -16,10 +16,22 @@ pub fn parse(version: &str) -> Option<u64> {
         .flatten()
 }
 
-/// The WAR file name Tomcat maps to `/<context>` version `version`.
+/// The base name Tomcat maps to `/<context>`: `ROOT` for the root, `a#b` for `/a/b`.
+pub fn stem(context: &str) -> String {
+    if context.is_empty() {
+        "ROOT".into()
+    } else {
+        context.replace('/', "#")
+    }
+}
+
+/// The WAR file name Tomcat maps to `/<context>` version `version` (no version: `""`).
 pub fn war_name(context: &str, version: &str) -> String {
-    let base = if context.is_empty() { "ROOT" } else { context };
-    format!("{}##{version}.war", base.replace('/', "#"))
+    if version.is_empty() {
+        format!("{}.war", stem(context))
+    } else {
+        format!("{}##{version}.war", stem(context))
+    }
 }
 
 #[cfg(test)]
@@ -36,5 +48,6 @@ mod tests {
         assert_eq!(war_name("itrust", "000003"), "itrust##000003.war");
         assert_eq!(war_name("", "000001"), "ROOT##000001.war");
         assert_eq!(war_name("a/b", "000001"), "a#b##000001.war");
+        assert_eq!(war_name("c/app", ""), "c#app.war");
     }
 }
