@@ -1,11 +1,15 @@
-//! Push to deploy with real git: `poseidon hook` installed in a bare repository, pushes
-//! from a clone, a deploy command that records what it saw.
+//! Push to deploy with real git: the hook installed by the `git_push_deploy` module's
+//! library code (`poseidon::hook::install`) running the built `poseidon` binary, pushes
+//! from clones to a bare repository, deploy commands that record what they saw.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use poseidon::hook::Mode;
+use poseidon::hook::install::{self, InstallSpec};
 use poseidon_testkit::wait_until;
 use tempfile::TempDir;
 
@@ -14,10 +18,13 @@ struct Repo {
     bare: PathBuf,
 }
 
-/// The deploy command of the tests: records the commit and the checked-out file, prints
-/// two lines around an optional gate (a file the test creates to let it finish), and
-/// fails when the checked-out file says so.
+/// The deploy command of the tests (`deploy.sh <commit> <record dir>`): records the
+/// commit, the checked-out file and its environment, prints two lines around an optional
+/// gate (a file the test creates to let it finish), and fails when the checked-out file
+/// says so.
 const DEPLOY: &str = r#"#!/bin/sh
+RECORD_DIR=$2
+env > "$RECORD_DIR/env.txt"
 echo "$1 $(cat version.txt)" >> "$RECORD_DIR/deployed.txt"
 echo "step one of $1"
 if [ -f "$RECORD_DIR/gated" ]; then
@@ -28,16 +35,37 @@ echo "step two of $1"
 if grep -q fail version.txt; then echo "boom: the deployment broke" >&2; exit 3; fi
 "#;
 
-fn git(dir: &Path, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
+/// Starts a grandchild in the command's process group, then waits for it.
+const SPAWNS_A_GRANDCHILD: &str = r#"#!/bin/sh
+sleep 300 &
+echo $! > "$2/grandchild.pid"
+echo "started grandchild $!"
+wait
+"#;
+
+/// Starts a process that leaves the process group (setsid) keeping stdout open.
+const ESCAPES_THE_GROUP: &str = r#"#!/bin/sh
+setsid sh -c 'echo $$ > "$0/escaped.pid"; exec sleep 600' "$2" &
+i=0
+while [ ! -s "$2/escaped.pid" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+echo "started escaped $(cat "$2/escaped.pid")"
+exec sleep 600
+"#;
+
+fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
         .current_dir(dir)
         .env("GIT_AUTHOR_NAME", "Tester")
         .env("GIT_AUTHOR_EMAIL", "t@example.org")
         .env("GIT_COMMITTER_NAME", "Tester")
         .env("GIT_COMMITTER_EMAIL", "t@example.org")
-        .output()
-        .expect("running git")
+        .env("POSEIDON_PUSHER", "alice");
+    command
+}
+
+fn git(dir: &Path, args: &[&str]) -> Output {
+    git_command(dir).args(args).output().expect("running git")
 }
 
 fn git_ok(dir: &Path, args: &[&str]) -> String {
@@ -52,43 +80,60 @@ fn git_ok(dir: &Path, args: &[&str]) -> String {
 
 impl Repo {
     fn new(mode: &str, object_format: &str) -> Repo {
+        Repo::with_command(mode, object_format, DEPLOY, 60)
+    }
+
+    /// A bare repository set up as `git_push_deploy` sets it up: created, its
+    /// `poseidon.*` settings, the hook script running the built `poseidon`.
+    fn with_command(mode: &str, object_format: &str, script: &str, timeout: u64) -> Repo {
         let dir = tempfile::tempdir().unwrap();
         let bare = dir.path().join("app.git");
-        git_ok(
-            dir.path(),
-            &[
-                "init",
-                "--bare",
-                "-b",
-                "main",
-                &format!("--object-format={object_format}"),
-                "app.git",
-            ],
-        );
-        std::fs::write(dir.path().join("deploy.sh"), DEPLOY).unwrap();
+        std::fs::write(dir.path().join("deploy.sh"), script).unwrap();
         let command =
-            serde_json::json!(["sh", dir.path().join("deploy.sh"), "{commit}"]).to_string();
-        git_ok(&bare, &["config", "poseidon.branch", "main"]);
-        git_ok(&bare, &["config", "poseidon.command", &command]);
-        git_ok(&bare, &["config", "poseidon.timeout", "60"]);
-        let hook = bare.join("hooks").join(mode);
-        std::fs::write(
-            &hook,
-            format!(
-                "#!/bin/sh\nRECORD_DIR='{}' exec '{}' hook {mode}\n",
-                dir.path().display(),
-                assert_cmd::cargo::cargo_bin("poseidon").display()
-            ),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("755")
-            .arg(&hook)
-            .status()
-            .unwrap();
+            serde_json::json!(["sh", dir.path().join("deploy.sh"), "{commit}", dir.path()])
+                .to_string();
+        let spec = InstallSpec {
+            git_dir: bare.clone(),
+            mode: mode.parse::<Mode>().unwrap(),
+            settings: BTreeMap::from([
+                ("branch".to_owned(), "main".to_owned()),
+                ("command".to_owned(), command),
+                ("timeout".to_owned(), timeout.to_string()),
+                ("keepBuilds".to_owned(), "3".to_owned()),
+            ]),
+            poseidon: assert_cmd::cargo::cargo_bin("poseidon"),
+            object_format: object_format.to_owned(),
+            owner: None,
+        };
+        let steps = install::plan(&spec, &install::inspect(&bare).unwrap()).unwrap();
+        install::apply(&spec, &steps).unwrap();
+        assert!(
+            install::plan(&spec, &install::inspect(&bare).unwrap())
+                .unwrap()
+                .is_empty(),
+            "installed: nothing left to do"
+        );
+        let hook = std::fs::read_to_string(bare.join("hooks").join(mode)).unwrap();
+        assert!(
+            hook.contains(&format!("hook {mode}"))
+                && hook.contains(&*assert_cmd::cargo::cargo_bin("poseidon").to_string_lossy()),
+            "{hook}"
+        );
+        // Deleting the deploy branch must reach the hook: git itself refuses to delete
+        // a bare repository's HEAD branch unless told otherwise.
+        git_ok(&bare, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+        git_ok(&bare, &["config", "receive.denyDeleteCurrent", "ignore"]);
         let repo = Repo { dir, bare };
         repo.clone_into("work");
         repo
+    }
+
+    fn pid_file(&self, name: &str) -> u32 {
+        std::fs::read_to_string(self.dir.path().join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     fn clone_into(&self, name: &str) -> PathBuf {
@@ -116,9 +161,8 @@ impl Repo {
     }
 
     fn spawn_push(&self, clone: &Path) -> Child {
-        Command::new("git")
+        git_command(clone)
             .args(["push", "origin", "main"])
-            .current_dir(clone)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -198,6 +242,77 @@ fn branch_only_and_deletions_ignored(object_format: &str) {
         "other branches and deletions deploy nothing"
     );
     assert_eq!(repo.journal().len(), 1);
+
+    // The deploy branch itself deleted: the push stands, nothing deploys.
+    let gone = repo.push(&work, &["--delete", "main"]);
+    assert!(gone.status.success(), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("refs/heads/main deleted: nothing to deploy"),
+        "{}",
+        stderr(&gone)
+    );
+    assert!(
+        git(&repo.bare, &["rev-parse", "--verify", "main"])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert_eq!(repo.deployed().len(), 1);
+    assert_eq!(repo.journal().len(), 1, "a deletion is not a deployment");
+
+    // And pushed again (created from nothing), it deploys.
+    git_ok(&work, &["checkout", "-q", "main"]);
+    let again = repo.push(&work, &["main"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(repo.deployed(), [format!("{c1} v1"), format!("{c1} v1")]);
+}
+
+#[test]
+fn deleting_the_deploy_branch_in_pre_receive_mode_is_accepted_and_deploys_nothing() {
+    let repo = Repo::new("pre-receive", "sha1");
+    let work = repo.work();
+    repo.commit(&work, "v1");
+    assert!(repo.push(&work, &["main"]).status.success());
+    let gone = repo.push(&work, &["--delete", "main"]);
+    assert!(gone.status.success(), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("refs/heads/main deleted: nothing to deploy"),
+        "{}",
+        stderr(&gone)
+    );
+    assert!(
+        git(&repo.bare, &["rev-parse", "--verify", "main"])
+            .status
+            .code()
+            != Some(0)
+    );
+    assert_eq!(repo.deployed().len(), 1);
+    assert_eq!(repo.journal().len(), 1);
+}
+
+#[test]
+fn the_command_gets_poseidon_variables_and_none_of_gits() {
+    // pre-receive: git gives the hook GIT_DIR, GIT_QUARANTINE_PATH and more; a variable
+    // of the pusher's own passes through git too.
+    let repo = Repo::new("pre-receive", "sha1");
+    let work = repo.work();
+    let commit = repo.commit(&work, "v1");
+    let pushed = git_command(&work)
+        .args(["push", "origin", "main"])
+        .env("GIT_POSEIDON_PROBE", "1")
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let env = std::fs::read_to_string(repo.dir.path().join("env.txt")).unwrap();
+    let vars: BTreeMap<&str, &str> = env.lines().filter_map(|l| l.split_once('=')).collect();
+    let git_vars: Vec<_> = vars.keys().filter(|k| k.starts_with("GIT_")).collect();
+    assert!(
+        git_vars.is_empty(),
+        "git variables reached the command: {git_vars:?}"
+    );
+    assert_eq!(vars.get("POSEIDON_COMMIT"), Some(&commit.as_str()));
+    assert_eq!(vars.get("POSEIDON_REF"), Some(&"refs/heads/main"));
+    assert_eq!(vars.get("POSEIDON_PUSHER"), Some(&"alice"));
 }
 
 #[test]
@@ -297,8 +412,40 @@ fn pushes_during_a_slow_deployment_coalesce_to_the_newest() {
     assert!(journal.iter().all(|r| r["result"] == "success"));
 }
 
+/// The pid in the deploy lock's holder file (`pid <pid> on <host> since ...`).
+fn holder_pid(repo: &Repo) -> u32 {
+    let holder = std::fs::read_to_string(repo.bare.join("poseidon/deploy.holder")).unwrap();
+    holder
+        .strip_prefix("pid ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {holder:?}"))
+}
+
+/// Whether `pid` is a process that still runs (a zombie does not).
+fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X')
+        )
+    })
+}
+
+/// Kills a process the test started indirectly, however the test ends.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
+}
+
 #[test]
-fn a_killed_deployment_leaves_no_stuck_lock() {
+fn a_killed_hook_frees_the_lock_at_once_while_its_orphaned_command_still_runs() {
     let repo = Repo::new("post-receive", "sha1");
     let work = repo.work();
     repo.gate();
@@ -308,36 +455,108 @@ fn a_killed_deployment_leaves_no_stuck_lock() {
         repo.deployed().len() == 1
     })
     .unwrap();
-    let holder = std::fs::read_to_string(repo.bare.join("poseidon/deploy.holder")).unwrap();
-    let pid = holder
-        .split("pid ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches(',');
+    let hook = holder_pid(&repo);
     assert!(
         Command::new("kill")
-            .args(["-KILL", pid])
+            .args(["-KILL", &hook.to_string()])
             .status()
             .unwrap()
             .success()
     );
+    wait_until("the hook to die", Duration::from_secs(10), || !runs(hook)).unwrap();
+
+    // The gate stays shut: the first command still runs, so only the hook's death can
+    // have freed the lock. The next push must deploy at once, not queue behind it.
+    std::fs::remove_file(repo.dir.path().join("gated")).unwrap();
+    let other = repo.clone_into("other");
+    let c2 = repo.commit(&other, "v2");
+    let pushed = git_command(&other)
+        .args(["push", "-f", "origin", "main"])
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let text = stderr(&pushed);
+    assert!(!text.contains("is queued"), "{text}");
+    assert!(
+        text.contains(&format!("pid {hook} is no longer running"))
+            && text.contains("ended without releasing the lock"),
+        "the dead holder is reported: {text}"
+    );
+    assert_eq!(repo.deployed().last().unwrap(), &format!("{c2} v2"));
+    assert!(
+        !repo.bare.join("poseidon/deploy.holder").exists(),
+        "released: no holder file"
+    );
+
     // Let the orphaned command end, so that the first push returns.
     repo.release();
     let _ = first.wait_with_output().unwrap();
+}
 
-    std::fs::remove_file(repo.dir.path().join("gated")).unwrap();
-    let c2 = repo.commit(&work, "v2");
-    let pushed = repo.push(&work, &["main"]);
-    assert!(pushed.status.success());
+/// Waits (bounded) for a push started with `spawn_push` and returns its stderr.
+fn finish_push(mut push: Child, timeout: Duration) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    let mut status = None;
+    let waited = wait_until("the push to return", timeout, || {
+        status = push.try_wait().unwrap();
+        status.is_some()
+    });
+    if waited.is_err() {
+        let _ = push.kill();
+        let _ = push.wait();
+        panic!("the push did not return within {timeout:?}");
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut push.stderr.take().unwrap(), &mut text).unwrap();
+    assert!(started.elapsed() < timeout);
+    (status.unwrap(), text)
+}
+
+#[test]
+fn a_timeout_kills_the_commands_whole_process_group() {
+    let repo = Repo::with_command("post-receive", "sha1", SPAWNS_A_GRANDCHILD, 2);
+    let work = repo.work();
+    repo.commit(&work, "v1");
+    let push = repo.spawn_push(&work);
+    let (status, text) = finish_push(push, Duration::from_secs(60));
+    let grandchild = repo.pid_file("grandchild.pid");
+    let _cleanup = KillOnDrop(grandchild);
+    assert!(status.success(), "post-receive: the push stands: {text}");
+    assert!(text.contains("ran longer than 2 s"), "{text}");
+    wait_until("the grandchild to be gone", Duration::from_secs(10), || {
+        !runs(grandchild)
+    })
+    .unwrap_or_else(|_| panic!("grandchild {grandchild} outlived the timeout"));
+    assert_eq!(repo.journal().last().unwrap()["result"], "timeout");
+}
+
+#[test]
+fn a_process_that_left_the_group_and_keeps_the_output_open_does_not_hold_the_hook() {
+    let repo = Repo::with_command("pre-receive", "sha1", ESCAPES_THE_GROUP, 2);
+    let work = repo.work();
+    repo.commit(&work, "v1");
+    let push = repo.spawn_push(&work);
+    let escaped = wait_until("the escaped process", Duration::from_secs(30), || {
+        repo.dir.path().join("escaped.pid").is_file()
+    })
+    .map(|()| {
+        wait_until("its pid", Duration::from_secs(5), || {
+            std::fs::read_to_string(repo.dir.path().join("escaped.pid"))
+                .is_ok_and(|t| t.ends_with('\n'))
+        })
+        .unwrap();
+        KillOnDrop(repo.pid_file("escaped.pid"))
+    })
+    .unwrap();
+    let (status, text) = finish_push(push, Duration::from_secs(30));
     assert!(
-        !stderr(&pushed).contains("is queued"),
-        "{}",
-        stderr(&pushed)
+        !status.success(),
+        "pre-receive: a timeout rejects the push: {text}"
     );
-    assert_eq!(repo.deployed().last().unwrap(), &format!("{c2} v2"));
+    assert!(text.contains("ran longer than 2 s"), "{text}");
+    assert!(text.contains("left its process group"), "{text}");
+    assert_eq!(repo.journal().last().unwrap()["result"], "timeout");
+    drop(escaped);
 }
 
 #[test]

@@ -1,5 +1,9 @@
 //! The deployment command: an argument vector (never a shell string), run in the work
 //! tree with a timeout, its output streamed to the pusher line by line and to a log.
+//!
+//! The command gets a process group of its own, killed whole at the deadline. The loop
+//! never waits past the deadline (plus a short drain): not for the command, not for its
+//! pipes, which a process that left the group (`setsid`) may keep open forever.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -12,6 +16,13 @@ use nix::unistd::Pid;
 
 use super::lock::Pending;
 use super::{HookConfig, HookError};
+
+/// How often the loop looks at the command when it prints nothing.
+const POLL: Duration = Duration::from_millis(50);
+
+/// How long the output may stay open after the process group was killed: what the pipes
+/// still hold drains at once, so longer means a process outside the group holds them.
+const DRAIN: Duration = Duration::from_secs(2);
 
 pub struct Finished {
     pub exit_code: Option<i32>,
@@ -36,6 +47,7 @@ pub fn run(
     work: &Path,
     log_path: &Path,
     timeout: Duration,
+    deadline: Instant,
     out: &mut dyn Write,
 ) -> Result<Finished, HookError> {
     let argv: Vec<String> = config
@@ -102,36 +114,88 @@ pub fn run(
     .collect::<Vec<_>>();
     drop(lines);
 
-    let started = Instant::now();
-    let mut timed_out = false;
+    let mut status = None;
+    let mut output_open = true;
+    let mut killed_at: Option<Instant> = None;
+    let mut left_open = false;
     loop {
-        match received.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => {
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-                let _ = writeln!(log, "{line}");
+        if output_open {
+            match received.recv_timeout(POLL) {
+                Ok(line) => {
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                    let _ = writeln!(log, "{line}");
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => output_open = false,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            // Both streams closed: the command (and whatever kept them open) is done.
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        } else if status.is_none() {
+            // The output is closed but the command still runs.
+            std::thread::sleep(POLL);
         }
-        if !timed_out && started.elapsed() >= timeout {
-            timed_out = true;
-            let message = format!(
-                "poseidon: the command ran longer than {} s: stopping it",
-                timeout.as_secs()
-            );
-            let _ = writeln!(out, "{message}");
-            let _ = writeln!(log, "{message}");
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        if status.is_none() {
+            status = child.try_wait().map_err(|e| HookError::io(work, e))?;
+        }
+        // Both streams closed and the command gone: whatever kept them open is done too.
+        if status.is_some() && !output_open {
+            break;
+        }
+        let now = Instant::now();
+        match killed_at {
+            None if now >= deadline => {
+                note(
+                    &mut log,
+                    out,
+                    &format!(
+                        "the command ran longer than {} s: stopping its process group",
+                        timeout.as_secs()
+                    ),
+                );
+                let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                killed_at = Some(now);
+            }
+            // Killed, and the pipes still open after the drain: a process that left the
+            // group (setsid, a daemon) holds them. Waiting for it would be waiting forever.
+            Some(at) if now >= at + DRAIN => {
+                left_open = output_open;
+                break;
+            }
+            _ => {}
         }
     }
-    for reader in readers {
-        let _ = reader.join();
+    if left_open {
+        for line in received.try_iter() {
+            let _ = writeln!(out, "{line}");
+            let _ = writeln!(log, "{line}");
+        }
+        note(
+            &mut log,
+            out,
+            &format!(
+                "the command's output was still open {} s after its process group was killed: a process it started left its process group and still runs; no longer waiting for it",
+                DRAIN.as_secs()
+            ),
+        );
+        // The readers stay blocked on the pipes that process holds; they end with it.
+    } else {
+        for reader in readers {
+            let _ = reader.join();
+        }
     }
-    let status = child.wait().map_err(|e| HookError::io(work, e))?;
+    if status.is_none() {
+        // Killed with SIGKILL, so a last look finds it gone but for a process stuck in
+        // the kernel; never wait on that without a bound.
+        status = child.try_wait().map_err(|e| HookError::io(work, e))?;
+    }
     Ok(Finished {
-        exit_code: status.code(),
-        timed_out,
+        exit_code: status.and_then(|s| s.code()),
+        timed_out: killed_at.is_some(),
     })
+}
+
+/// A line of the hook's own, to the pusher and the log.
+fn note(log: &mut std::fs::File, out: &mut dyn Write, message: &str) {
+    let _ = writeln!(out, "poseidon: {message}");
+    let _ = out.flush();
+    let _ = writeln!(log, "poseidon: {message}");
 }

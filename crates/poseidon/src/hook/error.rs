@@ -16,6 +16,8 @@ pub enum HookError {
     Input(String),
     #[error("another deployment is running ({holder}); gave up waiting after {waited_secs} s")]
     Busy { holder: String, waited_secs: u64 },
+    #[error("the deploy queue stayed locked ({holder}); gave up waiting after {waited_secs} s")]
+    QueueBusy { holder: String, waited_secs: u64 },
     #[error("checking out {commit}: {reason}")]
     Checkout { commit: String, reason: String },
 }

@@ -111,7 +111,13 @@ impl Queue {
 
     pub fn lock(&self, pusher: &str) -> Result<QueueGuard<'_>, HookError> {
         let what = format!("queue, for a push by {pusher}");
-        let lock = FileLock::take(&self.lock_path, &what, self.timeout).map_err(hook_error)?;
+        let lock = FileLock::take(&self.lock_path, &what, self.timeout).map_err(|e| match e {
+            LockError::Busy { holder, waited, .. } => HookError::QueueBusy {
+                holder,
+                waited_secs: waited.as_secs(),
+            },
+            other => hook_error(other),
+        })?;
         Ok(QueueGuard {
             queue: self,
             _lock: lock,

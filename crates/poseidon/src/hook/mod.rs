@@ -190,9 +190,27 @@ fn deploy(
         format_args!("deploying {} ({})", short(&pending.commit), pending.refname),
     );
 
+    // One deadline for the whole deployment: the checkout and the command share it.
+    let deadline = started + config.timeout;
     let work = config.state_dir.join("builds").join(&pending.commit);
-    let result = checkout::export(&config.git, &config.git_dir, &pending.commit, &work)
-        .and_then(|()| command::run(config, pending, &work, &log_path, config.timeout, out));
+    let result = checkout::export(
+        &config.git,
+        &config.git_dir,
+        &pending.commit,
+        &work,
+        deadline,
+    )
+    .and_then(|()| {
+        command::run(
+            config,
+            pending,
+            &work,
+            &log_path,
+            config.timeout,
+            deadline,
+            out,
+        )
+    });
     let (result, exit_code) = match result {
         Ok(finished) => (finished.verdict(), finished.exit_code),
         Err(err) => {
@@ -259,3 +277,36 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// The longest wait for the queue's lock (or the hook's timeout, if shorter): it is held
 /// for a few file operations at a time.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::FileLock;
+
+    #[test]
+    fn a_push_waits_for_a_stuck_queue_only_until_the_timeout_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HookConfig::new(dir.path());
+        config.timeout = Duration::from_millis(500);
+        let queue = config.state_dir.join("queue.lock");
+        let _stuck = FileLock::take(&queue, "a stuck pusher", Duration::ZERO).unwrap();
+        let line = format!("{} {} refs/heads/main", "0".repeat(40), "a".repeat(40));
+        let update = RefUpdate::parse(&line).unwrap();
+        let started = Instant::now();
+        let err = run(
+            Mode::PostReceive,
+            &config,
+            &[update],
+            "bob",
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(err, HookError::QueueBusy { .. }), "{err:?}");
+        assert!(err.to_string().contains("a stuck pusher"), "{err}");
+        assert!(
+            elapsed >= config.timeout && elapsed < Duration::from_secs(10),
+            "{elapsed:?}"
+        );
+    }
+}
