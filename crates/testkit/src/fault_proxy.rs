@@ -17,6 +17,9 @@ pub struct Faults {
     /// This many RunInstances calls are executed by the server, and then the connection
     /// is closed without the response (a lost response).
     pub drop_run_instances: u32,
+    /// This many CreateKeyPair calls are executed by the server, and then the connection
+    /// is closed without the response: the private key in it is lost.
+    pub drop_create_key_pair: u32,
     /// Seed of the throttling choices: a failing run can be replayed.
     pub seed: u64,
 }
@@ -27,6 +30,7 @@ pub struct Injected {
     pub throttled: AtomicU32,
     pub group_not_found: AtomicU32,
     pub dropped_run_instances: AtomicU32,
+    pub dropped_create_key_pair: AtomicU32,
     pub calls: AtomicU32,
 }
 
@@ -37,12 +41,14 @@ struct Shared {
     /// (group id, calls still to refuse)
     new_group: Mutex<Option<(String, u32)>>,
     drops_left: AtomicU32,
+    key_drops_left: AtomicU32,
     injected: Arc<Injected>,
     stop: AtomicBool,
 }
 
 /// A small HTTP proxy in front of an EC2 API (moto) that injects the faults real AWS
-/// produces: throttling, eventual consistency, lost responses.
+/// produces: throttling, eventual consistency, lost responses (RunInstances,
+/// CreateKeyPair).
 pub struct FaultProxy {
     port: u16,
     shared: Arc<Shared>,
@@ -56,6 +62,7 @@ impl FaultProxy {
             upstream: upstream_port,
             rng: Mutex::new(faults.seed | 1),
             drops_left: AtomicU32::new(faults.drop_run_instances),
+            key_drops_left: AtomicU32::new(faults.drop_create_key_pair),
             faults,
             new_group: Mutex::new(None),
             injected: Arc::new(Injected::default()),
@@ -182,16 +189,20 @@ fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         }
     }
     let response = forward(&request, shared.upstream)?;
-    if action == "RunInstances"
-        && shared
-            .drops_left
+    let dropped = match action.as_str() {
+        "RunInstances" => Some((&shared.drops_left, &shared.injected.dropped_run_instances)),
+        "CreateKeyPair" => Some((
+            &shared.key_drops_left,
+            &shared.injected.dropped_create_key_pair,
+        )),
+        _ => None,
+    };
+    if let Some((left, count)) = dropped
+        && left
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     {
-        shared
-            .injected
-            .dropped_run_instances
-            .fetch_add(1, Ordering::SeqCst);
+        count.fetch_add(1, Ordering::SeqCst);
         let _ = client.shutdown(Shutdown::Both);
         return Ok(());
     }

@@ -6,15 +6,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::primitives::Blob;
-use aws_sdk_ec2::types::{
-    IpPermission, IpRange, Ipv6Range, KeyType, ResourceType, TagSpecification, UserIdGroupPair,
-};
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType, UserIdGroupPair};
 use serde::Serialize;
 
 use super::client::Ec2;
 use super::error::{ProvisionError, code_of};
-use super::keyfile::ClaimedKeyFile;
+use super::keypair::{create_key, import_key};
 use super::launch::launch_all;
 use super::observe::project_instances;
 use super::plan::{FleetPlan, Instance, KeyAction, Observed, ObservedKey};
@@ -270,60 +267,4 @@ where
             other => return other,
         }
     }
-}
-
-fn key_tags(spec: &FleetSpec, origin: &str) -> TagSpecification {
-    tag_spec(
-        ResourceType::KeyPair,
-        [
-            tag(tags::PROJECT, &spec.project),
-            tag(tags::KEY_ORIGIN, origin),
-        ],
-    )
-}
-
-async fn import_key(ec2: &Ec2, spec: &FleetSpec) -> Result<(), ProvisionError> {
-    let public = spec.key_pair.public_key.as_deref().unwrap_or_default();
-    ec2.client
-        .import_key_pair()
-        .key_name(&spec.key_pair.name)
-        .public_key_material(Blob::new(public.trim().as_bytes()))
-        .tag_specifications(key_tags(spec, "imported"))
-        .send()
-        .await
-        .map_err(|e| {
-            ProvisionError::api(format!("importing key pair '{}'", spec.key_pair.name), &e)
-        })?;
-    Ok(())
-}
-
-async fn create_key(
-    ec2: &Ec2,
-    spec: &FleetSpec,
-    path: &std::path::Path,
-) -> Result<(), ProvisionError> {
-    let name = &spec.key_pair.name;
-    let claim = ClaimedKeyFile::claim(path).map_err(|source| ProvisionError::Io {
-        action: format!("creating the private key file {}", path.display()),
-        source,
-    })?;
-    let created = ec2
-        .client
-        .create_key_pair()
-        .key_name(name)
-        .key_type(KeyType::Ed25519)
-        .tag_specifications(key_tags(spec, "created"))
-        .send()
-        .await
-        .map_err(|e| ProvisionError::api(format!("creating key pair '{name}'"), &e))?;
-    let material = created.key_material().unwrap_or_default();
-    if let Err(source) = claim.fill(material) {
-        // A pair whose private key is lost is useless and would block the next run.
-        let _ = ec2.client.delete_key_pair().key_name(name).send().await;
-        return Err(ProvisionError::Io {
-            action: format!("writing the private key of '{name}' to {}", path.display()),
-            source,
-        });
-    }
-    Ok(())
 }

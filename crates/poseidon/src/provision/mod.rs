@@ -8,7 +8,7 @@
 //! - [`spec`]: the fleet as asked, validated before any API call;
 //! - [`rules`]: security-group rules, normalized so that asked and existing compare;
 //! - [`plan`]: pure planning (what to create, add, revoke, launch, start, terminate);
-//! - `client`, `observe`, `apply` (with `launch` and `wait`), `teardown` (feature
+//! - `client`, `observe`, `apply` (with `keypair`, `launch` and `wait`), `teardown` (feature
 //!   `ec2`): the AWS side; `apply` calls the steps, which never call back into it.
 //!
 //! Launches are safe to retry: each carries a client token derived from the spec and
@@ -23,6 +23,8 @@ mod client;
 mod error;
 #[cfg(feature = "ec2")]
 mod keyfile;
+#[cfg(feature = "ec2")]
+mod keypair;
 #[cfg(feature = "ec2")]
 mod launch;
 #[cfg(feature = "ec2")]
@@ -60,6 +62,7 @@ mod tests {
     fn the_steps_do_not_depend_on_apply() {
         for (file, text) in [
             ("launch.rs", include_str!("launch.rs")),
+            ("keypair.rs", include_str!("keypair.rs")),
             ("wait.rs", include_str!("wait.rs")),
             ("tagging.rs", include_str!("tagging.rs")),
         ] {

@@ -228,7 +228,7 @@ async fn group_ids(
         .collect())
 }
 
-async fn key_pair(
+pub(super) async fn key_pair(
     ec2: &Ec2,
     project: &str,
     name: &str,
