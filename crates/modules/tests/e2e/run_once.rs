@@ -1,6 +1,9 @@
 //! `poseidon.deploy.run_once` as a process: runs while the file is missing (with its
-//! input), not again once it exists, check mode, failures, bad input.
+//! input), not again once it exists, check mode, failures, a timeout, bad input.
 
+use std::time::{Duration, Instant};
+
+use poseidon_testkit::wait_until;
 use serde_json::{Value, json};
 
 fn run(args: Value) -> Value {
@@ -64,6 +67,54 @@ fn a_failing_command_or_one_that_makes_nothing_fails_the_task() {
     );
 }
 
+/// Whether `pid` is a process that still runs (a zombie does not).
+fn runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z' | 'X')
+        )
+    })
+}
+
+#[test]
+fn a_command_past_its_timeout_is_killed_with_its_process_group_and_fails_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("grandchild.pid");
+    // A grandchild in the command's process group, holding its output open too.
+    let script = r#"sleep 300 & echo $! > "$1"; echo working; wait"#;
+    let started = Instant::now();
+    let result = run(json!({
+        "argv": ["sh", "-c", script, "sh", pid_file],
+        "creates": dir.path().join("never"),
+        "timeout": 1,
+    }));
+    let elapsed = started.elapsed();
+    let grandchild: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = wait_until("the grandchild to be gone", Duration::from_secs(10), || {
+        !runs(grandchild)
+    });
+    if gone.is_err() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &grandchild.to_string()])
+            .status();
+    }
+    assert_eq!(result["failed"], true, "{result}");
+    let msg = result["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("ran longer than 1 s") && msg.contains("`timeout`"),
+        "{msg}"
+    );
+    assert!(msg.contains("working"), "the output so far is shown: {msg}");
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
+    assert!(gone.is_ok(), "grandchild {grandchild} outlived the timeout");
+}
+
 #[test]
 fn bad_input_names_the_option() {
     crate::assert_bad_input_names_option(
@@ -79,6 +130,10 @@ fn bad_input_names_the_option() {
             (
                 json!({"argv": ["true"], "creates": "/tmp/x", "shell": true}),
                 "shell",
+            ),
+            (
+                json!({"argv": ["true"], "creates": "/tmp/x", "timeout": 0}),
+                "timeout",
             ),
         ],
     );
