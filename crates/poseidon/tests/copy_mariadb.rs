@@ -1,7 +1,8 @@
 //! Database copies between two real MariaDB servers (private, per test): every column
 //! type round-trips, views, triggers and routines follow, the copy is one snapshot while
 //! a writer runs, a corrupted staging row stops the swap, an unchanged source is not
-//! copied again, bad input fails clearly.
+//! copied again, a failed swap changes nothing, copies into one target take turns, lock
+//! waits are bounded, bad input fails clearly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -145,10 +146,12 @@ async fn every_type_and_object_round_trips() {
     let source = MariaDbServer::start().unwrap();
     let target = MariaDbServer::start().unwrap();
     run(&mut conn(&source, None).await, &fixture()).await;
-    // An existing target database with other tables: they are replaced.
+    // An existing target database with other tables: they are replaced, and the old
+    // trigger (named as the source's) goes with its table.
     run(
         &mut conn(&target, None).await,
-        "CREATE DATABASE live;; CREATE TABLE live.old_stuff (id INT);; CREATE TABLE live.patients (id INT)",
+        "CREATE DATABASE live;; CREATE TABLE live.old_stuff (id INT);; CREATE TABLE live.patients (id INT);;
+         CREATE TABLE live.visits (id INT);; CREATE TRIGGER live.visits_ai AFTER INSERT ON live.visits FOR EACH ROW SET @old = 1",
     )
     .await;
 
@@ -479,4 +482,268 @@ async fn bad_input_fails_clearly() {
         err.contains("table \"ghost\" is not in build (asked for in tables); its tables are: t"),
         "{err}"
     );
+}
+
+/// The target's triggers, with their tables and bodies.
+async fn triggers(conn: &mut Conn, database: &str) -> Vec<(String, String, String)> {
+    conn.exec(
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY TRIGGER_NAME",
+        (database,),
+    )
+    .await
+    .unwrap()
+}
+
+async fn schemas_like(conn: &mut Conn, pattern: &str) -> Vec<String> {
+    conn.exec(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?",
+        (pattern,),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rename_leaves_the_target_tables_and_triggers_as_they_were() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    // The target's view `audit` stands where the source's table `audit` must go: the
+    // RENAME TABLE of the swap fails on the server, after everything before it worked.
+    run(
+        &mut conn(&target, None).await,
+        "CREATE DATABASE live;; USE live;;
+         CREATE TABLE patients (id INT PRIMARY KEY, name VARCHAR(10));;
+         CREATE TABLE visits (id INT PRIMARY KEY, patient_id INT);;
+         INSERT INTO patients VALUES (1, 'before');;
+         CREATE TRIGGER visits_ai AFTER INSERT ON visits FOR EACH ROW UPDATE patients SET name = 'visited' WHERE id = NEW.patient_id;;
+         CREATE TRIGGER patients_bu BEFORE UPDATE ON patients FOR EACH ROW SET NEW.name = UPPER(NEW.name);;
+         CREATE VIEW audit AS SELECT id AS what FROM patients",
+    )
+    .await;
+    let mut watch = conn(&target, None).await;
+    let tables_before = dump(&mut watch, "live").await;
+    let triggers_before = triggers(&mut watch, "live").await;
+    assert_eq!(triggers_before.len(), 2);
+
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        options(2),
+    )
+    .unwrap();
+    let err = job.copy().await.unwrap_err().to_string();
+    assert!(err.contains("swapping the copied tables"), "{err}");
+    assert!(err.contains("'audit' already exists"), "{err}");
+
+    assert_eq!(dump(&mut watch, "live").await, tables_before);
+    assert_eq!(
+        triggers(&mut watch, "live").await,
+        triggers_before,
+        "the live tables keep their triggers"
+    );
+    // And the triggers still fire.
+    run(
+        &mut conn(&target, Some("live")).await,
+        "INSERT INTO visits VALUES (1, 1)",
+    )
+    .await;
+    let name: String = watch
+        .query_first("SELECT name FROM live.patients WHERE id = 1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(name, "VISITED");
+    assert!(
+        schemas_like(&mut watch, "live\\_\\_%").await.is_empty(),
+        "no staging or backup schema left"
+    );
+}
+
+/// Whether `server` runs a statement whose state is `state` and whose text contains `text`.
+fn running(server: &MariaDbServer, state: &str, text: &str) -> bool {
+    server.sql(&format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = '{state}' AND INFO LIKE '%{text}%' AND ID <> CONNECTION_ID()"
+    )) != "0"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_into_one_target_take_turns_on_its_lock() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    let expected = dump(&mut conn(&source, None).await, "build").await;
+    let job = || {
+        CopyJob::new(
+            endpoint(&source, "build"),
+            endpoint(&target, "live"),
+            options(2),
+        )
+        .unwrap()
+    };
+
+    // Held by the test: the copy waits before it touches anything on the target.
+    let mut holder = conn(&target, None).await;
+    let got: Option<i64> = holder
+        .query_first("SELECT GET_LOCK('poseidon_copy:live', 0)")
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let waiting = tokio::spawn({
+        let job = job();
+        async move { job.copy().await }
+    });
+    tokio::task::block_in_place(|| {
+        poseidon_testkit::wait_until(
+            "the copy to wait for the target's lock",
+            Duration::from_secs(30),
+            || running(&target, "User lock", "GET_LOCK"),
+        )
+    })
+    .unwrap();
+    assert!(
+        !waiting.is_finished(),
+        "the copy went on while the lock was held"
+    );
+    let mut watch = conn(&target, None).await;
+    assert!(
+        schemas_like(&mut watch, "live%").await.is_empty(),
+        "nothing was created while waiting"
+    );
+    // One that will not wait as long gives up, naming the holder.
+    let holder_id: u64 = holder
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .unwrap()
+        .unwrap();
+    let impatient = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        CopyOptions {
+            lock_timeout: Duration::from_secs(1),
+            ..options(2)
+        },
+    )
+    .unwrap();
+    let err = impatient.copy().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("(connection {holder_id}, root from ")),
+        "{err}"
+    );
+    assert!(!waiting.is_finished());
+    holder
+        .query_drop("DO RELEASE_LOCK('poseidon_copy:live')")
+        .await
+        .unwrap();
+    assert!(waiting.await.unwrap().unwrap().copied);
+    assert_eq!(dump(&mut watch, "live").await, expected);
+
+    // Two at once: each copies in its turn, neither destroys the other's staging.
+    let (first, second) = (job(), job());
+    let (a, b) = tokio::join!(first.copy(), second.copy());
+    assert!(a.unwrap().copied);
+    assert!(b.unwrap().copied);
+    assert_eq!(dump(&mut watch, "live").await, expected);
+    assert!(schemas_like(&mut watch, "live\\_\\_%").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_write_on_the_source_fails_the_snapshot_in_bounded_time() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    run(
+        &mut conn(&source, Some("build")).await,
+        "CREATE TABLE counters (id INT PRIMARY KEY, n INT) ENGINE=MyISAM;; INSERT INTO counters VALUES (1, 0)",
+    )
+    .await;
+    // A write to a non-transactional table that runs for a minute: the snapshot's global
+    // lock cannot be had before it ends, and waiting for it would stall every other
+    // writer on the source.
+    let mut slow = conn(&source, Some("build")).await;
+    let long_write = tokio::spawn(async move {
+        let _ = slow
+            .query_drop("UPDATE counters SET n = n + 1 WHERE SLEEP(60) = 0")
+            .await;
+    });
+    tokio::task::block_in_place(|| {
+        poseidon_testkit::wait_until("the long write to run", Duration::from_secs(30), || {
+            running(&source, "User sleep", "SLEEP(60)")
+        })
+    })
+    .unwrap();
+
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        CopyOptions {
+            lock_wait_timeout: Duration::from_secs(2),
+            ..options(2)
+        },
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), job.copy()).await;
+    let waited = started.elapsed();
+    let err = outcome
+        .expect("the copy must give up on the snapshot lock, not wait for the write")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("snapshot"), "{err}");
+    assert!(err.contains("Lock wait timeout"), "{err}");
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    assert!(
+        schemas_like(&mut conn(&target, None).await, "live%")
+            .await
+            .is_empty(),
+        "no staging schema left"
+    );
+    long_write.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_backup_keeps_the_replaced_tables_without_their_triggers() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    run(
+        &mut conn(&target, None).await,
+        "CREATE DATABASE live;; USE live;; CREATE TABLE visits (id INT PRIMARY KEY);; INSERT INTO visits VALUES (7);;
+         CREATE TRIGGER visits_ai AFTER INSERT ON visits FOR EACH ROW SET @old = 1",
+    )
+    .await;
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        CopyOptions {
+            keep_backup: true,
+            ..options(2)
+        },
+    )
+    .unwrap();
+    let report = job.copy().await.unwrap();
+    assert_eq!(report.backup.as_deref(), Some("live__poseidon_backup"));
+    let mut watch = conn(&target, None).await;
+    let kept: Vec<i32> = watch
+        .query("SELECT id FROM live__poseidon_backup.visits")
+        .await
+        .unwrap();
+    assert_eq!(kept, [7]);
+    assert!(
+        triggers(&mut watch, "live__poseidon_backup")
+            .await
+            .is_empty()
+    );
+    let live = triggers(&mut watch, "live").await;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].1, "visits");
+    assert!(live[0].2.contains("INSERT INTO audit"), "{live:?}");
+    let aside: Vec<String> = watch
+        .query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_NAME LIKE '\\_\\_poseidon%'")
+        .await
+        .unwrap();
+    assert!(aside.is_empty(), "{aside:?}");
 }

@@ -4,6 +4,7 @@
 pub mod copy;
 mod endpoint;
 pub mod migrate;
+mod named_lock;
 mod sql;
 
 pub use endpoint::{Endpoint, EndpointError, Tls};

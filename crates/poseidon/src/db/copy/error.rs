@@ -1,9 +1,12 @@
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::db::{EndpointError, SqlFailed};
 
-/// What can stop a copy. Whatever it is, the target database is as it was (the swap is
-/// the last step and a single `RENAME TABLE`).
+/// What can stop a copy. Every error but [`CopyError::AfterSwap`] leaves the target
+/// database's tables and triggers as they were: the only statement that changes them is
+/// the swap's single `RENAME TABLE`, and it happens entirely or not at all.
 #[derive(Debug, Error)]
 pub enum CopyError {
     #[error(transparent)]
@@ -26,6 +29,14 @@ pub enum CopyError {
         option: &'static str,
         reason: String,
     },
+    #[error(
+        "another copy into this target holds lock {lock:?} (connection {holder}); gave up after {timeout:?}"
+    )]
+    LockTimeout {
+        lock: String,
+        holder: String,
+        timeout: Duration,
+    },
     #[error("copying the rows of {table}: {reason}")]
     Stream { table: String, reason: String },
     #[error(
@@ -39,5 +50,13 @@ pub enum CopyError {
         name: String,
         #[source]
         source: mysql_async::Error,
+    },
+    #[error(
+        "the copied tables are live in {target}, but finishing the swap failed (views, routines, triggers or events may be missing until the next copy)"
+    )]
+    AfterSwap {
+        target: String,
+        #[source]
+        source: Box<CopyError>,
     },
 }

@@ -6,8 +6,9 @@
 //! LOCAL INFILE` on the target ([`stream`]), into a staging schema; creates secondary
 //! indexes and foreign keys after the data; compares row counts and content sums of
 //! source and staging ([`fingerprint`]); and only then swaps the tables into the target
-//! database with one `RENAME TABLE`. Until that statement the target is untouched; a
-//! failed or killed run leaves only a staging schema, dropped by the next run.
+//! database with one `RENAME TABLE`. Until that statement the target's tables and
+//! triggers are untouched; a failed or killed run leaves only a staging schema, dropped by
+//! the next run. Views, routines, triggers and events are recreated after the swap.
 //!
 //! The source's fingerprint is kept on the target (`poseidon.copies`): [`CopyJob::plan`]
 //! finds a copy unnecessary when the source and the target's tables are as they were.
@@ -23,7 +24,7 @@ mod swap;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -35,6 +36,7 @@ pub use fingerprint::{Fingerprint, SumAlgorithm, TableSum};
 use fingerprint::RowSum;
 pub use schema::{SourceSchema, TableFilter};
 
+use crate::db::named_lock::{self, Locked};
 use crate::db::{Endpoint, SqlContext};
 use ddl::quote_ident;
 use snapshot::SESSION_SETUP;
@@ -70,6 +72,12 @@ pub struct CopyOptions {
     /// Also copy again when the target's copied tables changed since the last copy. Off
     /// by default: schema migrations change the target after every copy by design.
     pub check_target: bool,
+    /// The longest the snapshot's global lock on the source and the swap's `RENAME TABLE`
+    /// on the target wait behind running statements (`lock_wait_timeout`). Both stall
+    /// other writers while they wait, so this is short; a timeout fails the copy.
+    pub lock_wait_timeout: Duration,
+    /// How long to wait for another copy into the same target database to finish.
+    pub lock_timeout: Duration,
 }
 
 impl Default for CopyOptions {
@@ -80,6 +88,8 @@ impl Default for CopyOptions {
             chunk_rows: 250_000,
             keep_backup: false,
             check_target: false,
+            lock_wait_timeout: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -302,11 +312,13 @@ impl CopyJob {
         Ok(plan)
     }
 
-    /// Copies when [`plan`](Self::plan) finds it needed (or always, with `force`).
+    /// Copies when [`plan`](Self::plan) finds it needed (or always, with `force`),
+    /// deciding under the target's copy lock: a run that waited for another finds the
+    /// copy done.
     pub async fn run(&self, force: bool) -> Result<CopyReport, CopyError> {
-        if !force {
-            let plan = self.plan().await?;
-            if plan.up_to_date {
+        let mut lock = self.lock().await?;
+        let result = async {
+            if !force && self.plan().await?.up_to_date {
                 return Ok(CopyReport {
                     copied: false,
                     tables: Vec::new(),
@@ -318,22 +330,53 @@ impl CopyJob {
                     backup: None,
                 });
             }
+            self.copy_locked().await
         }
-        self.copy().await
+        .await;
+        named_lock::unlock(&mut lock, &self.lock_name()).await;
+        result
     }
 
-    /// Load, verify, swap. Whatever fails before the swap leaves the target as it was
-    /// (the staging schema is dropped).
+    /// Load, verify, swap, under the target's copy lock. Whatever fails up to the swap's
+    /// `RENAME TABLE` leaves the target's tables as they were; the staging schema is
+    /// dropped whatever fails.
     pub async fn copy(&self) -> Result<CopyReport, CopyError> {
+        let mut lock = self.lock().await?;
+        let result = self.copy_locked().await;
+        named_lock::unlock(&mut lock, &self.lock_name()).await;
+        result
+    }
+
+    async fn copy_locked(&self) -> Result<CopyReport, CopyError> {
         // Verification runs beside the index builds (it does not need them).
-        let loaded = match self.load_inner(true).await {
-            Ok(loaded) => loaded,
-            Err(err) => {
-                self.discard_staging().await;
-                return Err(err);
-            }
+        let result = match self.load_inner(true).await {
+            Ok(loaded) => self.swap(loaded).await,
+            Err(err) => Err(err),
         };
-        self.swap(loaded).await
+        if result.is_err() {
+            self.discard_staging().await;
+        }
+        result
+    }
+
+    /// `poseidon_copy:<target database>`, on the target server: copies into one target
+    /// share its staging schema, so they take turns.
+    fn lock_name(&self) -> String {
+        named_lock::lock_name("poseidon_copy", &self.target_db)
+    }
+
+    /// A connection holding the target's copy lock (released with the connection).
+    async fn lock(&self) -> Result<Conn, CopyError> {
+        let mut conn = self.target.with_database_opt(None).connect().await?;
+        let (name, timeout) = (self.lock_name(), self.options.lock_timeout);
+        match named_lock::lock(&mut conn, &self.target_sql(), &name, timeout).await? {
+            Locked::Held => Ok(conn),
+            Locked::Busy { holder } => Err(CopyError::LockTimeout {
+                lock: name,
+                holder,
+                timeout,
+            }),
+        }
     }
 
     /// Drops the staging schema (of this run, or left by a killed one).
@@ -373,6 +416,7 @@ impl CopyJob {
         let mut control = self.target.with_database_opt(None).connect().await?;
         let algorithm = sum_algorithm(&mut source, &mut control).await;
         drop(source);
+        swap::drop_leftovers(&mut control, &tsql, &self.target_db).await?;
         control
             .query_drop(format!("DROP DATABASE IF EXISTS {}", quote_ident(&staging)))
             .await
@@ -394,7 +438,13 @@ impl CopyJob {
         }
 
         let pipelines = self.options.parallel.min(schema.tables.len().max(1));
-        let mut snapshot = snapshot::open(&self.source, &ssql, pipelines).await?;
+        let mut snapshot = snapshot::open(
+            &self.source,
+            &ssql,
+            pipelines,
+            self.options.lock_wait_timeout,
+        )
+        .await?;
         let mut bounds = Vec::with_capacity(schema.tables.len());
         for table in &schema.tables {
             let bound = match table.integer_key() {
@@ -547,30 +597,6 @@ impl CopyJob {
             verified?;
         } else {
             indexes.await?;
-        }
-        for table in schema
-            .tables
-            .iter()
-            .filter(|t| !t.split.foreign_keys.is_empty())
-        {
-            control
-                .query_drop("SET foreign_key_checks = 0")
-                .await
-                .map_err(tsql.err("disabling foreign key checks"))?;
-            let adds: Vec<String> = table
-                .split
-                .foreign_keys
-                .iter()
-                .map(|fk| format!("ADD {fk}"))
-                .collect();
-            control
-                .query_drop(format!(
-                    "ALTER TABLE {} {}",
-                    quote_ident(&table.name),
-                    adds.join(", ")
-                ))
-                .await
-                .map_err(tsql.err(format!("adding the foreign keys of {}", table.name)))?;
         }
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -1,5 +1,7 @@
 //! Several reader connections that all see the source at one point in time.
 
+use std::time::Duration;
+
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
@@ -19,10 +21,31 @@ pub struct Snapshot {
 /// Opens `count` reader connections inside one consistent snapshot. With more than one,
 /// a short global lock (MariaDB's `BACKUP STAGE BLOCK_COMMIT`, else `FLUSH TABLES WITH
 /// READ LOCK`) holds commits while each reader starts its snapshot, then is released.
+/// Makes the session's waits for table and global locks give up after `timeout` (the
+/// server's default is a year): a lock statement queued behind a long-running one also
+/// blocks everyone queued behind it.
+pub async fn bound_lock_waits(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    timeout: Duration,
+) -> Result<(), CopyError> {
+    conn.exec_drop(
+        "SET SESSION lock_wait_timeout = ?",
+        (timeout.as_secs().max(1),),
+    )
+    .await
+    .map_err(sql.err("bounding lock waits (lock_wait_timeout)"))?;
+    Ok(())
+}
+
+/// ER_LOCK_WAIT_TIMEOUT: the lock was not had within `lock_wait_timeout`.
+const LOCK_WAIT_TIMEOUT: u16 = 1205;
+
 pub async fn open(
     source: &Endpoint,
     sql: &SqlContext,
     count: usize,
+    lock_wait_timeout: Duration,
 ) -> Result<Snapshot, CopyError> {
     let mut readers = Vec::with_capacity(count);
     for _ in 0..count {
@@ -38,18 +61,27 @@ pub async fn open(
     let mut lock = None;
     if count > 1 {
         let mut control = source.connect().await?;
+        bound_lock_waits(&mut control, sql, lock_wait_timeout).await?;
+        let doing = format!(
+            "taking the global lock for a consistent snapshot (waited {lock_wait_timeout:?} for running writes to finish)"
+        );
         let backup_stage = async {
             control.query_drop("BACKUP STAGE START").await?;
             control.query_drop("BACKUP STAGE BLOCK_COMMIT").await
         };
         let how = match backup_stage.await {
             Ok(()) => "BACKUP STAGE END",
+            Err(mysql_async::Error::Server(e)) if e.code == LOCK_WAIT_TIMEOUT => {
+                let _ = control.query_drop("BACKUP STAGE END").await;
+                return Err(sql.err(doing)(mysql_async::Error::Server(e)).into());
+            }
+            // No BACKUP STAGE (MySQL, MariaDB before 10.4): the older global lock.
             Err(_) => {
                 let _ = control.query_drop("BACKUP STAGE END").await;
                 control
                     .query_drop("FLUSH TABLES WITH READ LOCK")
                     .await
-                    .map_err(sql.err("taking the global read lock for a consistent snapshot"))?;
+                    .map_err(sql.err(doing))?;
                 "UNLOCK TABLES"
             }
         };

@@ -1,5 +1,8 @@
 //! The last step: the verified staging tables replace the target's in one `RENAME TABLE`,
-//! then the database's other objects are recreated and the fingerprint recorded.
+//! then the replaced tables go, the copied tables' foreign keys are added, the database's
+//! other objects are recreated and the fingerprint recorded. Only the `RENAME TABLE` changes what the application sees of
+//! the tables; views, routines, triggers and events are dropped and created after it
+//! (docs/database-copy.md: the window).
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -52,12 +55,82 @@ pub async fn recorded_fingerprint(
     Ok(recorded.and_then(|json| serde_json::from_str(&json).ok()))
 }
 
+/// The prefix of the names the replaced tables take inside the target for a moment.
+const ASIDE: &str = "__poseidon_old_";
+
+/// The swap's one live statement: every replaced table moves aside inside the target
+/// (`leaving[i]` to `__poseidon_old_<i>`, so its triggers stay attached: MariaDB refuses
+/// to move a table with triggers to another schema), and every staged table takes its
+/// place. One `RENAME TABLE` is atomic: all of it happens, or none.
+fn rename_sql(target: &str, staging: &str, leaving: &[String], copied: &[&str]) -> String {
+    let (t, s) = (quote_ident(target), quote_ident(staging));
+    let mut renames: Vec<String> = leaving
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{t}.{} TO {t}.{}", quote_ident(name), aside(i)))
+        .collect();
+    renames.extend(
+        copied
+            .iter()
+            .map(|name| format!("{s}.{0} TO {t}.{0}", quote_ident(name))),
+    );
+    format!("RENAME TABLE {}", renames.join(", "))
+}
+
+fn aside(index: usize) -> String {
+    quote_ident(&format!("{ASIDE}{index}"))
+}
+
+/// Drops the tables a killed run left aside in the target (only ever ours: their names
+/// are reserved). Called before the load, under the copy's lock.
+pub async fn drop_leftovers(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    target: &str,
+) -> Result<(), CopyError> {
+    let leftovers: Vec<String> = conn
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE ?",
+            (target, format!("{}%", ASIDE.replace('_', "\\_"))),
+        )
+        .await
+        .map_err(sql.err("listing tables a killed copy left aside"))?;
+    drop_tables(conn, sql, target, &leftovers).await
+}
+
+async fn drop_tables(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    database: &str,
+    tables: &[String],
+) -> Result<(), CopyError> {
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = tables
+        .iter()
+        .map(|name| format!("{}.{}", quote_ident(database), quote_ident(name)))
+        .collect();
+    // Foreign keys between the dropped tables (or from tables that stay) must not stop it.
+    conn.query_drop("SET foreign_key_checks = 0")
+        .await
+        .map_err(sql.err("disabling foreign key checks"))?;
+    conn.query_drop(format!("DROP TABLE IF EXISTS {}", names.join(", ")))
+        .await
+        .map_err(sql.err("dropping the replaced tables"))
+        .map_err(CopyError::from)
+}
+
+/// Swaps the staged tables in; returns the backup schema's name. A failure up to and
+/// including the `RENAME TABLE` leaves the target as it was; after it, the error says
+/// that the new tables are live ([`CopyError::AfterSwap`]).
 pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
     let sql = job.target_sql();
     let (target, staging, backup) = (&job.target_db, job.staging_db(), job.backup_db());
     let schema = &loaded.schema;
     let full = job.options.filter.is_everything();
     let mut conn = job.target.with_database_opt(None).connect().await?;
+    super::snapshot::bound_lock_waits(&mut conn, &sql, job.options.lock_wait_timeout).await?;
 
     conn.query_drop(create_database_sql(schema, target))
         .await
@@ -65,9 +138,11 @@ pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
     conn.query_drop(format!("DROP DATABASE IF EXISTS {}", quote_ident(&backup)))
         .await
         .map_err(sql.err("dropping an old backup schema"))?;
-    conn.query_drop(create_database_sql(schema, &backup))
-        .await
-        .map_err(sql.err("creating the backup schema"))?;
+    if job.options.keep_backup {
+        conn.query_drop(create_database_sql(schema, &backup))
+            .await
+            .map_err(sql.err("creating the backup schema"))?;
+    }
 
     let existing: Vec<String> = conn
         .exec(
@@ -77,58 +152,103 @@ pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
         .await
         .map_err(sql.err("listing the target's tables"))?;
     let copied: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
-    let leaving: Vec<&String> = existing
-        .iter()
+    let leaving: Vec<String> = existing
+        .into_iter()
         .filter(|name| full || copied.contains(&name.as_str()))
         .collect();
 
-    // Triggers cannot follow their table into another schema: the old tables lose theirs
-    // (the copied triggers are created on the new tables below).
-    let triggers: Vec<(String, String)> = conn
-        .exec(
-            "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?",
-            (target,),
-        )
+    // The one statement that changes what the application sees: all tables or none.
+    conn.query_drop(rename_sql(target, &staging, &leaving, &copied))
         .await
-        .map_err(sql.err("listing the target's triggers"))?;
-    for (trigger, table) in &triggers {
-        if leaving.contains(&table) {
-            conn.query_drop(format!(
-                "DROP TRIGGER {}.{}",
-                quote_ident(target),
-                quote_ident(trigger)
-            ))
-            .await
-            .map_err(sql.err(format!("dropping trigger {trigger}")))?;
-        }
-    }
+        .map_err(sql.err("swapping the copied tables into the target database"))?;
 
+    finish(job, loaded, &mut conn, &leaving)
+        .await
+        .map_err(|source| CopyError::AfterSwap {
+            target: target.clone(),
+            source: Box::new(source),
+        })?;
+    Ok(backup)
+}
+
+/// After the swap: the replaced tables go (into the backup schema, or dropped), the other
+/// objects are recreated, the fingerprint is recorded, the staging schema dropped.
+async fn finish(
+    job: &CopyJob,
+    loaded: &Loaded,
+    conn: &mut Conn,
+    leaving: &[String],
+) -> Result<(), CopyError> {
+    let sql = job.target_sql();
+    let (target, staging, backup) = (&job.target_db, job.staging_db(), job.backup_db());
+    let schema = &loaded.schema;
     let (t, s, b) = (
         quote_ident(target),
         quote_ident(&staging),
         quote_ident(&backup),
     );
-    let mut renames: Vec<String> = leaving
-        .iter()
-        .map(|name| format!("{t}.{0} TO {b}.{0}", quote_ident(name)))
-        .collect();
-    renames.extend(
-        copied
+    let asides: Vec<String> = (0..leaving.len()).map(|i| format!("{ASIDE}{i}")).collect();
+    if job.options.keep_backup && !leaving.is_empty() {
+        // Triggers cannot follow a table into another schema: the backup has none.
+        let triggers: Vec<String> = conn
+            .exec(
+                format!(
+                    "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND EVENT_OBJECT_TABLE LIKE '{}%'",
+                    ASIDE.replace('_', "\\_")
+                ),
+                (target,),
+            )
+            .await
+            .map_err(sql.err("listing the replaced tables' triggers"))?;
+        for trigger in &triggers {
+            conn.query_drop(format!("DROP TRIGGER {t}.{}", quote_ident(trigger)))
+                .await
+                .map_err(sql.err(format!("dropping trigger {trigger} of a replaced table")))?;
+        }
+        let moves: Vec<String> = leaving
             .iter()
-            .map(|name| format!("{s}.{0} TO {t}.{0}", quote_ident(name))),
-    );
-    // The one statement that changes what the application sees: all tables or none.
-    conn.query_drop(format!("RENAME TABLE {}", renames.join(", ")))
-        .await
-        .map_err(sql.err("swapping the copied tables into the target database"))?;
+            .enumerate()
+            .map(|(i, name)| format!("{t}.{} TO {b}.{}", aside(i), quote_ident(name)))
+            .collect();
+        conn.query_drop(format!("RENAME TABLE {}", moves.join(", ")))
+            .await
+            .map_err(sql.err("moving the replaced tables into the backup schema"))?;
+    } else {
+        // Their triggers go with them, before the copied ones (same names) are created.
+        drop_tables(conn, &sql, target, &asides).await?;
+    }
 
     conn.query_drop(format!("USE {t}"))
         .await
         .map_err(sql.err("using the target database"))?;
-    if full {
-        drop_objects(&mut conn, &sql, target).await?;
+    // Only now: a foreign key's name is unique in its schema, and the replaced tables
+    // held the same names until they left. Metadata only, with the checks off.
+    conn.query_drop("SET foreign_key_checks = 0")
+        .await
+        .map_err(sql.err("disabling foreign key checks"))?;
+    for table in schema
+        .tables
+        .iter()
+        .filter(|t| !t.split.foreign_keys.is_empty())
+    {
+        let adds: Vec<String> = table
+            .split
+            .foreign_keys
+            .iter()
+            .map(|fk| format!("ADD {fk}"))
+            .collect();
+        conn.query_drop(format!(
+            "ALTER TABLE {} {}",
+            quote_ident(&table.name),
+            adds.join(", ")
+        ))
+        .await
+        .map_err(sql.err(format!("adding the foreign keys of {}", table.name)))?;
     }
-    create_objects(&mut conn, &schema.objects, &schema.database, target).await?;
+    if job.options.filter.is_everything() {
+        drop_objects(conn, &sql, target).await?;
+    }
+    create_objects(conn, &schema.objects, &schema.database, target).await?;
 
     conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {META_DB}"))
         .await
@@ -156,12 +276,7 @@ pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
     conn.query_drop(format!("DROP DATABASE IF EXISTS {s}"))
         .await
         .map_err(sql.err("dropping the staging schema"))?;
-    if !job.options.keep_backup {
-        conn.query_drop(format!("DROP DATABASE IF EXISTS {b}"))
-            .await
-            .map_err(sql.err("dropping the backup schema"))?;
-    }
-    Ok(backup)
+    Ok(())
 }
 
 async fn drop_objects(conn: &mut Conn, sql: &SqlContext, target: &str) -> Result<(), CopyError> {
@@ -265,4 +380,27 @@ async fn create_objects(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_swap_is_one_statement_that_keeps_replaced_tables_in_the_target() {
+        assert_eq!(
+            rename_sql(
+                "live",
+                "live__poseidon_staging",
+                &["a".into(), "old".into()],
+                &["a", "b"]
+            ),
+            "RENAME TABLE `live`.`a` TO `live`.`__poseidon_old_0`, `live`.`old` TO `live`.`__poseidon_old_1`, \
+             `live__poseidon_staging`.`a` TO `live`.`a`, `live__poseidon_staging`.`b` TO `live`.`b`"
+        );
+        assert_eq!(
+            rename_sql("live", "s", &[], &["a"]),
+            "RENAME TABLE `s`.`a` TO `live`.`a`"
+        );
+    }
 }

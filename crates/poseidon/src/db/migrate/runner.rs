@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::history::{self, HistoryRow, quoted};
 use super::{Kind, MigrateError, MigrationSet, PlanOptions, Status, Step, Version, plan};
+use crate::db::named_lock::{self, Locked};
 use crate::db::{Endpoint, SqlContext, SqlFailed};
 
 /// Choices of a run that changes the database.
@@ -83,7 +83,7 @@ impl Migrator {
             conn,
             endpoint: endpoint.describe(),
             table: history_table.to_owned(),
-            lock: lock_name(database),
+            lock: named_lock::lock_name("poseidon_migrate", database),
         })
     }
 
@@ -366,61 +366,21 @@ impl Migrator {
     }
 
     async fn lock(&mut self, timeout: Duration) -> Result<(), MigrateError> {
-        let err = self.sql_error(format!("taking lock {:?}", self.lock));
-        let got: Option<Option<i64>> = self
-            .conn
-            .exec_first("SELECT GET_LOCK(?, ?)", (&self.lock, timeout.as_secs_f64()))
-            .await
-            .map_err(err)?;
-        if got.flatten() == Some(1) {
-            return Ok(());
-        }
-        Err(MigrateError::LockTimeout {
-            lock: self.lock.clone(),
-            holder: self.lock_holder().await,
-            timeout,
-        })
-    }
-
-    async fn lock_holder(&mut self) -> String {
-        let id: Option<Option<u64>> = self
-            .conn
-            .exec_first("SELECT IS_USED_LOCK(?)", (&self.lock,))
-            .await
-            .unwrap_or(None);
-        let Some(id) = id.flatten() else {
-            return "unknown: released meanwhile".into();
+        let sql = SqlContext {
+            endpoint: self.endpoint.clone(),
         };
-        let who: Option<(String, String)> = self
-            .conn
-            .exec_first(
-                "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = ?",
-                (id,),
-            )
-            .await
-            .unwrap_or(None);
-        match who {
-            Some((user, host)) => format!("{id}, {user} from {host}"),
-            None => id.to_string(),
+        match named_lock::lock(&mut self.conn, &sql, &self.lock, timeout).await? {
+            Locked::Held => Ok(()),
+            Locked::Busy { holder } => Err(MigrateError::LockTimeout {
+                lock: self.lock.clone(),
+                holder,
+                timeout,
+            }),
         }
     }
 
     async fn unlock(&mut self) {
-        // The lock also goes with the connection, so a failure here cannot leak it.
-        let _ = self
-            .conn
-            .exec_drop("DO RELEASE_LOCK(?)", (&self.lock,))
-            .await;
-    }
-}
-
-/// `poseidon_migrate:<database>`, hashed when too long for GET_LOCK's 64 characters.
-fn lock_name(database: &str) -> String {
-    let name = format!("poseidon_migrate:{database}");
-    if name.len() <= 64 {
-        name
-    } else {
-        format!("poseidon_migrate:{:x}", Sha256::digest(database.as_bytes()))[..64].to_owned()
+        named_lock::unlock(&mut self.conn, &self.lock).await;
     }
 }
 
