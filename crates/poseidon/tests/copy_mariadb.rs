@@ -11,7 +11,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use poseidon::db::Endpoint;
-use poseidon::db::copy::{CopyError, CopyJob, CopyOptions, TableFilter};
+use poseidon::db::copy::{CopyError, CopyJob, CopyOptions, Progress, TableFilter};
 use poseidon_testkit::MariaDbServer;
 
 fn endpoint(server: &MariaDbServer, database: &str) -> Endpoint {
@@ -387,8 +387,34 @@ async fn the_copy_is_one_snapshot_while_a_writer_moves_money() {
     );
 }
 
+/// Changes a staged row when the copy's verification begins: the one way to make the
+/// staging differ from the source inside a real `copy()` (its load is exact).
+struct CorruptAtVerify {
+    server_port: u16,
+    corrupted: AtomicBool,
+}
+
+impl Progress for CorruptAtVerify {
+    fn phase(&self, phase: &str) {
+        if phase == "verify" {
+            // The mariadb client, synchronously: the sums start only after this returns.
+            let output = std::process::Command::new("mariadb")
+                .args(["-h127.0.0.1", "-uroot"])
+                .arg(format!("-P{}", self.server_port))
+                .arg("-e")
+                .arg(
+                    "UPDATE live__poseidon_staging.patients SET balance = balance + 1 WHERE id = 2",
+                )
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            self.corrupted.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupted_staging_row_fails_verification_and_the_target_stays() {
+async fn a_corrupted_staging_row_stops_the_copy_and_the_target_stays() {
     let source = MariaDbServer::start().unwrap();
     let target = MariaDbServer::start().unwrap();
     run(&mut conn(&source, None).await, &fixture()).await;
@@ -397,32 +423,46 @@ async fn a_corrupted_staging_row_fails_verification_and_the_target_stays() {
         "CREATE DATABASE live;; CREATE TABLE live.patients (id INT PRIMARY KEY, name VARCHAR(10));; INSERT INTO live.patients VALUES (1, 'before')",
     )
     .await;
-    let before = dump(&mut conn(&target, None).await, "live").await;
+    let mut watch = conn(&target, None).await;
+    let before = dump(&mut watch, "live").await;
+    let corrupt = Arc::new(CorruptAtVerify {
+        server_port: target.port(),
+        corrupted: AtomicBool::new(false),
+    });
     let job = CopyJob::new(
         endpoint(&source, "build"),
         endpoint(&target, "live"),
         options(2),
     )
-    .unwrap();
+    .unwrap()
+    .with_progress(corrupt.clone());
 
-    let loaded = job.load().await.unwrap();
-    run(
-        &mut conn(&target, None).await,
-        "UPDATE live__poseidon_staging.patients SET balance = balance + 1 WHERE id = 2",
-    )
-    .await;
-    let err = job.verify(&loaded).await.unwrap_err();
+    let err = job.copy().await.unwrap_err();
+    assert!(corrupt.corrupted.load(Ordering::SeqCst));
     assert!(matches!(err, CopyError::Verification { .. }), "{err}");
+    let message = err.to_string();
     assert!(
-        err.to_string().contains("patients: source has 3 rows"),
-        "{err}"
+        message.contains("patients: source has 3 rows (sum "),
+        "{message}"
     );
-    job.discard_staging().await;
+    assert!(
+        !message.contains("visits"),
+        "only the changed table: {message}"
+    );
     assert_eq!(
-        dump(&mut conn(&target, None).await, "live").await,
+        dump(&mut watch, "live").await,
         before,
         "the target was not touched"
     );
+    assert!(
+        schemas_like(&mut watch, "live\\_\\_%").await.is_empty(),
+        "no staging schema left"
+    );
+    let recorded: Vec<String> = watch
+        .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'poseidon'")
+        .await
+        .unwrap();
+    assert!(recorded.is_empty(), "no copy was recorded");
 }
 
 #[tokio::test]

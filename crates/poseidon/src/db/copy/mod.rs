@@ -622,6 +622,8 @@ impl CopyJob {
         schema: &SourceSchema,
         expected: &Fingerprint,
     ) -> Result<(), CopyError> {
+        // Reported before any sum is taken: what a Progress does here is verified (the
+        // mismatch test changes a staged row at this point).
         self.progress.phase("verify");
         let tsql = self.target_sql();
         let mut conns = Vec::new();
