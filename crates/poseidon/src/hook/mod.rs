@@ -62,12 +62,14 @@ pub fn run(
 ) -> Result<Outcome, HookError> {
     let wanted = format!("refs/heads/{}", config.branch);
     let mut pending = None;
+    let mut deleted = false;
     for update in updates {
         if update.refname != wanted {
             continue;
         }
         if update.is_delete() {
-            say(out, format_args!("{wanted} deleted: nothing to deploy"));
+            deleted = true;
+            pending = None;
             continue;
         }
         pending = Some(Pending {
@@ -77,7 +79,12 @@ pub fn run(
         });
     }
     let Some(pending) = pending else {
-        say(out, format_args!("no push to {wanted}: nothing to deploy"));
+        if deleted {
+            say(out, format_args!("{wanted} deleted: nothing to deploy"));
+            drop_queued(config, pusher, out)?;
+        } else {
+            say(out, format_args!("no push to {wanted}: nothing to deploy"));
+        }
         return Ok(Outcome::Nothing);
     };
     std::fs::create_dir_all(&config.state_dir).map_err(|e| HookError::io(&config.state_dir, e))?;
@@ -252,6 +259,26 @@ fn deploy(
     Ok(ok)
 }
 
+/// The branch is gone: a commit of it still queued behind a running deployment must not
+/// deploy after the deletion.
+fn drop_queued(config: &HookConfig, pusher: &str, out: &mut dyn Write) -> Result<(), HookError> {
+    if !config.state_dir.is_dir() {
+        return Ok(());
+    }
+    let queue = Queue::open(&config.state_dir, config.timeout.min(QUEUE_TIMEOUT));
+    if let Some(dropped) = queue.lock(pusher)?.take()? {
+        say(
+            out,
+            format_args!(
+                "dropped {} pushed by {}, queued to deploy: its branch was deleted",
+                short(&dropped.commit),
+                dropped.pusher
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// Tells the pusher when the previous deployment died holding the lock: its command
 /// may have been cut short, and its journal line is missing.
 fn report_stale(lock: &DeployLock, out: &mut dyn Write) {
@@ -282,6 +309,39 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 mod tests {
     use super::*;
     use crate::lock::FileLock;
+
+    #[test]
+    fn deleting_the_branch_drops_its_queued_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = HookConfig::new(dir.path());
+        std::fs::create_dir_all(&config.state_dir).unwrap();
+        let queue = Queue::open(&config.state_dir, Duration::from_secs(5));
+        let queued = Pending {
+            commit: "b".repeat(40),
+            refname: "refs/heads/main".into(),
+            pusher: "carol".into(),
+        };
+        queue.lock("test").unwrap().put(&queued).unwrap();
+        let line = format!("{} {} refs/heads/main", "b".repeat(40), "0".repeat(40));
+        let mut out = Vec::new();
+        let outcome = run(
+            Mode::PostReceive,
+            &config,
+            &[RefUpdate::parse(&line).unwrap()],
+            "dave",
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(outcome, Outcome::Nothing);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("refs/heads/main deleted: nothing to deploy")
+                && text.contains("dropped bbbbbbbbbbbb pushed by carol"),
+            "{text}"
+        );
+        assert!(!text.contains("no push to"), "{text}");
+        assert_eq!(queue.lock("test").unwrap().take().unwrap(), None);
+    }
 
     #[test]
     fn a_push_waits_for_a_stuck_queue_only_until_the_timeout_and_names_its_holder() {
