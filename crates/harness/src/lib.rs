@@ -16,6 +16,7 @@
 
 mod context;
 pub mod de;
+mod fault;
 mod group;
 mod input;
 mod invoke;

@@ -6,6 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use serde_json::{Map, Value};
 
 use crate::Context;
+use crate::fault;
 use crate::input::{parse_object, read_raw};
 use crate::invoke::Failure;
 use crate::module::{Module, Plan};
@@ -82,6 +83,7 @@ fn validate_plan_apply<M: Module>(
     let args: M::Args = serde_path_to_error::deserialize(Value::Object(options))
         .map_err(|err| Failure::Options(describe_error(&err, &[])))?;
     let task = M::validate(args, ctx).map_err(Failure::Invalid)?;
+    fault::panic_point("before-plan");
     let plan = M::plan(&task, ctx).map_err(|err| Failure::Failed(format!("{err:#}")))?;
     Ok(match plan {
         Plan::Unchanged(facts) => Done {

@@ -24,9 +24,12 @@ fn only_the_harness_speaks_the_protocol() {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&crates).unwrap() {
         let krate = entry.unwrap().path();
-        // Tests drive module binaries through the protocol on purpose; only shipped
-        // code (src/) must stay out of it.
-        if krate.file_name().is_some_and(|n| n != "harness") && krate.join("src").is_dir() {
+        // Tests (and testkit, their helper crate) drive module binaries through the
+        // protocol on purpose; only shipped code (src/) must stay out of it.
+        let checked = krate
+            .file_name()
+            .is_some_and(|n| n != "harness" && n != "testkit");
+        if checked && krate.join("src").is_dir() {
             rust_files(&krate.join("src"), &mut files);
         }
     }

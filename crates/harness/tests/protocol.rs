@@ -281,7 +281,9 @@ fn invoke_fails_with_typed_errors_and_masks_secrets() {
     assert_eq!(diff.unwrap().diff.unwrap().after["token"], "********");
 }
 
-/// One JSON object with a boolean `failed` and, when failed, a `msg`.
+/// One JSON object with a boolean `failed` and, when failed, a `msg`. In-process this only
+/// checks the shape of the value; that every binary prints exactly one such object is
+/// checked on the processes (`crates/modules/tests/e2e/protocol_binaries.rs`).
 fn is_one_result(result: &Value) -> bool {
     let text = result.to_string();
     let reparsed: Value = serde_json::from_str(&text).expect("valid JSON");

@@ -6,12 +6,15 @@
 //! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
 //!   freshly built module binaries, and `ansible-playbook` runs against it;
 //! - [`Load`]: a steady HTTP load that counts failed answers, for zero-downtime tests;
+//! - [`shipped_module`], [`one_result`]: module binaries as processes, the shipped
+//!   (release) ones included, and the protocol's one-JSON-object promise checked;
 //! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
 
 mod ansible;
 mod fault_proxy;
 mod load;
 mod mariadb_server;
+mod module_binaries;
 mod moto_server;
 mod redis_server;
 mod ssh_server;
@@ -22,6 +25,9 @@ pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
 pub use fault_proxy::{FaultProxy, Faults, Injected};
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
+pub use module_binaries::{
+    SHIPPED_MODULES, documented_modules, one_result, run_with_args_file, shipped_module,
+};
 pub use moto_server::MotoServer;
 pub use redis_server::RedisServer;
 pub use ssh_server::SshServer;

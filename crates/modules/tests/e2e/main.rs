@@ -9,6 +9,7 @@ mod ansible_war;
 mod config_file;
 mod http_check;
 mod process_input;
+mod protocol_binaries;
 mod run_once;
 mod sample_app;
 mod service;

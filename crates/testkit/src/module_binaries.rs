@@ -1,0 +1,90 @@
+//! Module binaries as processes: the shipped ones, where they were built, and the
+//! protocol's promise checked on what a run printed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::repo_root;
+
+/// Where `scripts/build-collection.sh` puts the release (musl where available) binaries.
+pub const SHIPPED_MODULES: &str =
+    "ansible/collections/ansible_collections/poseidon/deploy/plugins/modules";
+
+/// Every module the collection documents (a committed sidecar `<name>.yml` each).
+pub fn documented_modules() -> Vec<String> {
+    let dir = repo_root().join(SHIPPED_MODULES);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".yml").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The shipped binary of module `name`, or `None`, with a notice on stderr, when
+/// `scripts/build-collection.sh` has not built it (`scripts/test.sh` always does).
+pub fn shipped_module(name: &str) -> Option<PathBuf> {
+    let path = repo_root().join(SHIPPED_MODULES).join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "notice: {} is not built (scripts/build-collection.sh): its shipped binary is not tested",
+            path.display()
+        );
+        None
+    }
+}
+
+/// Runs `binary` as Ansible does: `args` in a file whose path is argv[1], nothing on stdin.
+pub fn run_with_args_file(binary: &Path, args: &[u8], env: &[(&str, &str)]) -> Output {
+    let mut file = tempfile::NamedTempFile::new().expect("a temporary args file");
+    file.write_all(args).expect("writing the args file");
+    Command::new(binary)
+        .arg(file.path())
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()))
+}
+
+/// The one result a module run printed: stdout holds exactly one JSON object, with a
+/// boolean `failed`, a string `msg` when it failed, and an exit status that agrees (1 on
+/// failure, 0 otherwise). The error says what was wrong, with what was printed.
+pub fn one_result(output: &Output) -> Result<Value, String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let printed = || {
+        format!(
+            "status {:?}, stdout {stdout:?}, stderr {:?}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let mut stream = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
+    let result = match stream.next() {
+        Some(Ok(value)) if value.is_object() => value,
+        _ => return Err(format!("no JSON object on stdout: {}", printed())),
+    };
+    if stream.next().is_some() {
+        return Err(format!("more than one JSON value: {}", printed()));
+    }
+    let Some(failed) = result["failed"].as_bool() else {
+        return Err(format!("no boolean 'failed': {}", printed()));
+    };
+    if failed && !result["msg"].is_string() {
+        return Err(format!("failed without a 'msg': {}", printed()));
+    }
+    if output.status.code() != Some(i32::from(failed)) {
+        return Err(format!(
+            "exit status disagrees with 'failed': {}",
+            printed()
+        ));
+    }
+    Ok(result)
+}
