@@ -104,10 +104,19 @@ pub fn run(
     .map(|stream| {
         let lines = lines.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
+            // Bytes, not `lines()`: output that is not UTF-8 must still be read to its end,
+            // or the command would block on a full pipe until the deadline.
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(1..)) {
+                let text = String::from_utf8_lossy(&line);
+                if lines
+                    .send(text.trim_end_matches(['\n', '\r']).to_owned())
+                    .is_err()
+                {
                     break;
                 }
+                line.clear();
             }
         })
     })
@@ -198,4 +207,46 @@ fn note(log: &mut std::fs::File, out: &mut dyn Write, message: &str) {
     let _ = writeln!(out, "poseidon: {message}");
     let _ = out.flush();
     let _ = writeln!(log, "poseidon: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_that_is_not_utf8_is_read_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = HookConfig::new(dir.path());
+        // Latin-1 first, then more than a pipe holds: a reader that stopped at the
+        // first bad byte would leave the command blocked until the deadline.
+        let script =
+            r"printf 'caf\351\n'; head -c 300000 /dev/zero | tr '\0' x; echo; echo finished";
+        config.command = ["sh", "-c", script].map(str::to_owned).to_vec();
+        let pending = Pending {
+            commit: "c".repeat(40),
+            refname: "refs/heads/main".into(),
+            pusher: "erin".into(),
+        };
+        let timeout = Duration::from_secs(20);
+        let mut out = Vec::new();
+        let finished = run(
+            &config,
+            &pending,
+            dir.path(),
+            &dir.path().join("log"),
+            timeout,
+            Instant::now() + timeout,
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            finished.verdict(),
+            "success",
+            "{}",
+            &text[..text.len().min(300)]
+        );
+        assert!(text.starts_with("caf\u{FFFD}\n"), "{}", &text[..20]);
+        assert!(text.ends_with("finished\n"));
+    }
 }
