@@ -7,6 +7,8 @@ use std::time::Duration;
 use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, SslOpts};
 use thiserror::Error;
 
+use super::sql::describe;
+
 /// TLS to the server. Without it the connection is plain (loopback, or a private network).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tls {
@@ -42,11 +44,11 @@ impl std::fmt::Debug for Endpoint {
 
 #[derive(Debug, Error)]
 pub enum EndpointError {
-    #[error("reading {path}: {source}")]
+    // Causes are printed, not chained: see `SqlFailed`.
+    #[error("reading {path}: {cause}")]
     ConfigFile {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}, line {line}: {reason}")]
     ConfigSyntax {
@@ -54,11 +56,10 @@ pub enum EndpointError {
         line: usize,
         reason: String,
     },
-    #[error("connecting to {endpoint}: {source}")]
+    #[error("connecting to {endpoint}: {}", describe(cause))]
     Connect {
         endpoint: String,
-        #[source]
-        source: mysql_async::Error,
+        cause: mysql_async::Error,
     },
     #[error("connecting to {endpoint}: no answer within {timeout:?}")]
     Timeout { endpoint: String, timeout: Duration },
@@ -146,9 +147,9 @@ impl Endpoint {
     /// a `~/.my.cnf`-style file over this endpoint: `host`, `port`, `user`, `password`,
     /// `socket`, `database`, `ssl-ca`, `ssl-cert`, `ssl-key`.
     pub fn apply_config_file(&mut self, path: &Path) -> Result<(), EndpointError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EndpointError::ConfigFile {
+        let text = std::fs::read_to_string(path).map_err(|cause| EndpointError::ConfigFile {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let mut in_client = false;
         for (index, raw) in text.lines().enumerate() {
@@ -230,9 +231,9 @@ impl Endpoint {
         install_crypto_provider();
         match tokio::time::timeout(self.connect_timeout, Conn::new(self.opts())).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(source)) => Err(EndpointError::Connect {
+            Ok(Err(cause)) => Err(EndpointError::Connect {
                 endpoint: self.describe(),
-                source,
+                cause,
             }),
             Err(_) => Err(EndpointError::Timeout {
                 endpoint: self.describe(),

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::db::sql::describe;
 use crate::db::{EndpointError, SqlFailed};
 
 /// What can stop a copy. Every error but [`CopyError::AfterSwap`] leaves the target
@@ -44,19 +45,18 @@ pub enum CopyError {
         mismatches.join("; ")
     )]
     Verification { mismatches: Vec<String> },
-    #[error("creating {kind} {name} on the target: {source}")]
+    // Causes are printed, not chained: see `SqlFailed`.
+    #[error("creating {kind} {name} on the target: {}", describe(cause))]
     Object {
         kind: &'static str,
         name: String,
-        #[source]
-        source: mysql_async::Error,
+        cause: mysql_async::Error,
     },
     #[error(
-        "the copied tables are live in {target}, but finishing the swap failed (views, routines, triggers or events may be missing until the next copy)"
+        "the copied tables are live in {target}, but finishing the swap failed (views, routines, triggers or events may be missing until the next copy): {cause}"
     )]
     AfterSwap {
         target: String,
-        #[source]
-        source: Box<CopyError>,
+        cause: Box<CopyError>,
     },
 }

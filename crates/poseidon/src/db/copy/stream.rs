@@ -16,6 +16,7 @@ use super::encode::TsvWriter;
 use super::fingerprint::{RowSum, SumAlgorithm};
 use super::schema::Table;
 use super::{CopyError, Progress};
+use crate::db::sql::describe;
 
 /// Bytes gathered before they are handed to the writer.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -181,7 +182,7 @@ pub async fn copy_item(
         reason,
     };
     let moved = read.map_err(failed)?;
-    loaded.map_err(|e| failed(format!("LOAD DATA on the target: {e}")))?;
+    loaded.map_err(|e| failed(format!("LOAD DATA on the target: {}", describe(&e))))?;
     Ok(moved)
 }
 
@@ -197,14 +198,14 @@ async fn read_rows(
     let mut result = reader
         .query_iter(select)
         .await
-        .map_err(|e| format!("reading from the source: {e}"))?;
+        .map_err(|e| format!("reading from the source: {}", describe(&e)))?;
     let mut writer = TsvWriter::new(CHUNK_BYTES + 64 * 1024);
     let (mut rows, mut bytes) = (0u64, 0u64);
     let (mut rows_reported, mut bytes_reported) = (0u64, 0u64);
     while let Some(row) = result
         .next()
         .await
-        .map_err(|e| format!("reading from the source: {e}"))?
+        .map_err(|e| format!("reading from the source: {}", describe(&e)))?
     {
         writer.push_row((0..row.len()).filter_map(|i| row.as_ref(i)));
         sum.add_joined(writer.joined_row());

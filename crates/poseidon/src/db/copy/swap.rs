@@ -164,9 +164,9 @@ pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
 
     finish(job, loaded, &mut conn, &leaving)
         .await
-        .map_err(|source| CopyError::AfterSwap {
+        .map_err(|cause| CopyError::AfterSwap {
             target: target.clone(),
-            source: Box::new(source),
+            cause: Box::new(cause),
         })?;
     Ok(backup)
 }
@@ -353,17 +353,17 @@ async fn create_objects(
             return Err(CopyError::Object {
                 kind: "view",
                 name: failed[0].name.clone(),
-                source: last_error.expect("a failure was recorded"),
+                cause: last_error.expect("a failure was recorded"),
             });
         }
         pending = failed;
     }
     for kind in ["function", "procedure", "trigger", "event"] {
         for object in objects.iter().filter(|o| o.kind == kind) {
-            let failed = |source| CopyError::Object {
+            let failed = |cause| CopyError::Object {
                 kind: object.kind,
                 name: object.name.clone(),
-                source,
+                cause,
             };
             if let Some(mode) = &object.sql_mode {
                 conn.exec_drop("SET SESSION sql_mode = ?", (mode,))
@@ -372,11 +372,7 @@ async fn create_objects(
             }
             conn.query_drop(retarget(&object.create, source_db, target_db))
                 .await
-                .map_err(|e| CopyError::Object {
-                    kind: object.kind,
-                    name: object.name.clone(),
-                    source: e,
-                })?;
+                .map_err(failed)?;
         }
     }
     Ok(())

@@ -8,17 +8,13 @@ use crate::db::{EndpointError, SqlFailed};
 /// What can stop a migration run. Messages name the file, the statement and what to do.
 #[derive(Debug, Error)]
 pub enum MigrateError {
-    #[error("reading migration directory {dir}: {source}")]
-    Directory {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("reading {path}: {source}")]
+    // Causes are printed, not chained: see `SqlFailed`.
+    #[error("reading migration directory {dir}: {cause}")]
+    Directory { dir: PathBuf, cause: std::io::Error },
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "migration file {script:?} is badly named ({reason}): name it V<version>__<description>.sql or R__<description>.sql"

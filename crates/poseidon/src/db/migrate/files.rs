@@ -42,15 +42,15 @@ impl MigrationSet {
     /// name that is not a migration's, two files with one version, or a file that does
     /// not split into statements is an error: nothing is run from a doubtful directory.
     pub fn load(dir: &Path) -> Result<MigrationSet, MigrateError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| MigrateError::Directory {
+        let entries = std::fs::read_dir(dir).map_err(|cause| MigrateError::Directory {
             dir: dir.to_owned(),
-            source,
+            cause,
         })?;
         let mut paths: Vec<PathBuf> = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|source| MigrateError::Directory {
+            let entry = entry.map_err(|cause| MigrateError::Directory {
                 dir: dir.to_owned(),
-                source,
+                cause,
             })?;
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
@@ -92,9 +92,9 @@ fn read(path: &Path) -> Result<Migration, MigrateError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (kind, version, description) = parse_name(&script)?;
-    let bytes = std::fs::read(path).map_err(|source| MigrateError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| MigrateError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     let text = String::from_utf8(bytes.clone()).map_err(|_| MigrateError::BadFile {
         script: script.clone(),
