@@ -2,16 +2,12 @@
 //! (In pre-receive the objects are still in git's quarantine; the git child inherits
 //! the hook's environment, which lets it read them.)
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::HookError;
-
-/// How often the wait looks at the two processes.
-const POLL: Duration = Duration::from_millis(50);
+use super::{HookError, bounded};
 
 /// Exports `commit` into `dir`, or fails once `deadline` passes (both processes killed).
 pub fn export(
@@ -49,60 +45,36 @@ pub fn export(
     {
         Ok(tar) => tar,
         Err(e) => {
-            stop(&mut archive);
+            let _ = archive.kill();
+            let _ = archive.wait();
             return Err(failed(format!("running tar: {e}")));
         }
     };
     // Read while they run: a child writing much to a full stderr pipe would stall.
-    let archive_errors = collect(archive.stderr.take());
-    let tar_errors = collect(tar.stderr.take());
-    let (mut archived, mut extracted) = (None, None);
-    loop {
-        if archived.is_none() {
-            archived = archive.try_wait().map_err(|e| failed(e.to_string()))?;
-        }
-        if extracted.is_none() {
-            extracted = tar.try_wait().map_err(|e| failed(e.to_string()))?;
-        }
-        if archived.is_some() && extracted.is_some() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            stop(&mut archive);
-            stop(&mut tar);
-            return Err(failed(
-                "git archive | tar did not finish before the deployment's deadline \
-                 (poseidon.timeout): stopped"
-                    .to_owned(),
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
-    let text = |errors: JoinHandle<String>| errors.join().unwrap_or_default().trim().to_owned();
+    let archive_errors = bounded::collect(archive.stderr.take());
+    let tar_errors = bounded::collect(tar.stderr.take());
+    let Some(statuses) = bounded::wait_all(&mut [&mut archive, &mut tar], deadline)
+        .map_err(|e| failed(e.to_string()))?
+    else {
+        return Err(failed(
+            "git archive | tar did not finish before the deployment's deadline \
+             (poseidon.timeout): stopped"
+                .to_owned(),
+        ));
+    };
+    let text = |errors: JoinHandle<Vec<u8>>| {
+        String::from_utf8_lossy(&errors.join().unwrap_or_default())
+            .trim()
+            .to_owned()
+    };
     let (archive_errors, tar_errors) = (text(archive_errors), text(tar_errors));
-    if archived.is_some_and(|s| !s.success()) {
+    if !statuses[0].success() {
         return Err(failed(archive_errors));
     }
-    if extracted.is_some_and(|s| !s.success()) {
+    if !statuses[1].success() {
         return Err(failed(tar_errors));
     }
     Ok(())
-}
-
-fn collect(stderr: Option<ChildStderr>) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text);
-        }
-        text
-    })
-}
-
-/// SIGKILL, then reap (prompt after SIGKILL).
-fn stop(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Keeps the `keep` newest work trees (and always `current`), removes the others.
@@ -124,6 +96,7 @@ pub fn prune(builds: &Path, keep: usize, current: &str) {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     use super::*;
 

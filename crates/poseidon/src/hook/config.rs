@@ -64,13 +64,21 @@ pub struct HookConfig {
 /// The repository's `poseidon.*` settings, keys without the prefix and in lower case
 /// (git config keys are case-insensitive).
 pub fn read_settings(git_dir: &Path) -> Result<BTreeMap<String, String>, HookError> {
-    let output = Command::new("git")
-        .arg("config")
-        .arg("--file")
-        .arg(git_dir.join("config"))
-        .args(["--get-regexp", r"^poseidon\."])
-        .output()
-        .map_err(|e| HookError::Config(format!("running git config: {e}")))?;
+    let output = super::bounded::output(
+        Command::new("git")
+            .arg("config")
+            .arg("--file")
+            .arg(git_dir.join("config"))
+            .args(["--get-regexp", r"^poseidon\."]),
+        super::bounded::GIT_TIMEOUT,
+    )
+    .map_err(|e| HookError::Config(format!("running git config: {e}")))?
+    .ok_or_else(|| {
+        HookError::Config(format!(
+            "git config did not finish in {} s: stopped",
+            super::bounded::GIT_TIMEOUT.as_secs()
+        ))
+    })?;
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
-use super::{HookError, Mode};
+use super::{HookError, Mode, bounded};
 
 /// What the repository should look like.
 #[derive(Debug, Clone)]
@@ -55,13 +55,23 @@ pub fn hook_script(poseidon: &Path, mode: Mode) -> String {
     )
 }
 
+/// Runs git (bounded), failing with its error output or the deadline it missed.
+fn run_git(command: &mut Command, what: &str) -> Result<std::process::Output, HookError> {
+    bounded::output(command, bounded::GIT_TIMEOUT)
+        .map_err(|e| HookError::Config(format!("running git {what}: {e}")))?
+        .ok_or_else(|| {
+            HookError::Config(format!(
+                "git {what} did not finish in {} s: stopped",
+                bounded::GIT_TIMEOUT.as_secs()
+            ))
+        })
+}
+
 fn git(git_dir: &Path, args: &[&str]) -> Result<String, HookError> {
-    let output = Command::new("git")
-        .arg("--git-dir")
-        .arg(git_dir)
-        .args(args)
-        .output()
-        .map_err(|e| HookError::Config(format!("running git: {e}")))?;
+    let output = run_git(
+        Command::new("git").arg("--git-dir").arg(git_dir).args(args),
+        &args.join(" "),
+    )?;
     if !output.status.success() {
         return Err(HookError::Config(format!(
             "git {}: {}",
@@ -152,16 +162,17 @@ pub fn apply(spec: &InstallSpec, steps: &[Step]) -> Result<(), HookError> {
     for step in steps {
         match step {
             Step::CreateRepository { object_format } => {
-                let output = Command::new("git")
-                    .args([
-                        "init",
-                        "--quiet",
-                        "--bare",
-                        &format!("--object-format={object_format}"),
-                    ])
-                    .arg(git_dir)
-                    .output()
-                    .map_err(|e| HookError::Config(format!("running git init: {e}")))?;
+                let output = run_git(
+                    Command::new("git")
+                        .args([
+                            "init",
+                            "--quiet",
+                            "--bare",
+                            &format!("--object-format={object_format}"),
+                        ])
+                        .arg(git_dir),
+                    "init",
+                )?;
                 if !output.status.success() {
                     return Err(HookError::Config(format!(
                         "git init {}: {}",

@@ -10,6 +10,7 @@
 //! arriving meanwhile (post-receive) leave their commit in a one-slot queue that the
 //! running deployment picks up when it ends, so only the newest commit deploys next.
 
+mod bounded;
 mod checkout;
 mod command;
 mod config;
