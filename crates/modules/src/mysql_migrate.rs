@@ -181,10 +181,19 @@ impl Module for MysqlMigrate {
                 if let Some(baseline) = &report.baselined {
                     facts.insert("baselined".into(), json!(baseline));
                 }
+                // Decided again under the lock: another run may have applied some (or
+                // all) of the plan meanwhile, so the diff is what this run really did.
+                let diff = Diff::new(
+                    json!({"version": report.previous_version}),
+                    json!({
+                        "version": report.current_version,
+                        "applied": report.applied.iter().map(|a| &a.script).collect::<Vec<_>>(),
+                    }),
+                );
                 Ok(Applied {
                     changed: report.changed(),
                     facts,
-                    diff: None,
+                    diff: Some(diff),
                 })
             }
             State::Repaired => {
@@ -192,10 +201,11 @@ impl Module for MysqlMigrate {
                     runtime.block_on(migrator.repair(&task.set, task.options.lock_timeout))?;
                 let mut facts = Facts::new();
                 facts.insert("repaired".into(), json!(repaired));
+                let diff = Diff::new(json!({"failed": repaired}), json!({"failed": []}));
                 Ok(Applied {
                     changed: !repaired.is_empty(),
                     facts,
-                    diff: None,
+                    diff: Some(diff),
                 })
             }
         }
@@ -208,4 +218,64 @@ fn status_facts(status: &Status) -> Facts {
     facts.insert("applied".into(), Value::Array(Vec::new()));
     facts.insert("missing".into(), json!(status.missing));
     facts
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use poseidon_testkit::MariaDbServer;
+
+    use super::*;
+
+    fn task(server: &MariaDbServer, dir: &Path) -> Task {
+        let args = serde_json::from_value(json!({
+            "database": "app",
+            "directory": dir,
+            "login_host": "127.0.0.1",
+            "login_port": server.port(),
+            "login_user": "root",
+        }))
+        .unwrap();
+        MysqlMigrate::validate(args, &Context::default()).unwrap()
+    }
+
+    fn migrations(names: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for name in names {
+            std::fs::write(dir.path().join(name), "DO 1;").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn apply_reports_what_it_applied_when_another_run_got_in_between() {
+        let server = MariaDbServer::start().unwrap();
+        server.sql("CREATE DATABASE app");
+        let ctx = Context::default();
+        let both = migrations(&["V1__one.sql", "V2__two.sql"]);
+        let task = task(&server, both.path());
+        let Plan::Change { change, diff, .. } = MysqlMigrate::plan(&task, &ctx).unwrap() else {
+            panic!("two migrations are pending");
+        };
+        assert_eq!(diff.after["pending"], json!(["V1__one.sql", "V2__two.sql"]));
+
+        // Another run applies V1 between this task's plan and its apply.
+        let first = migrations(&["V1__one.sql"]);
+        let other = super::tests::task(&server, first.path());
+        let Plan::Change { change: c, .. } = MysqlMigrate::plan(&other, &ctx).unwrap() else {
+            panic!("V1 is pending");
+        };
+        MysqlMigrate::apply(&other, c, &ctx).unwrap();
+
+        let applied = MysqlMigrate::apply(&task, change, &ctx).unwrap();
+        assert!(applied.changed);
+        assert_eq!(applied.facts["applied"][0]["script"], "V2__two.sql");
+        let diff = applied.diff.expect("apply reports the change it made");
+        assert_eq!(diff.before, json!({"version": "1"}));
+        assert_eq!(
+            diff.after,
+            json!({"version": "2", "applied": ["V2__two.sql"]})
+        );
+    }
 }

@@ -41,6 +41,8 @@ pub struct AppliedStep {
 pub struct Report {
     pub applied: Vec<AppliedStep>,
     pub baselined: Option<Version>,
+    /// The schema version found once the lock was held, before anything ran.
+    pub previous_version: Option<Version>,
     /// The schema version after the run.
     pub current_version: Option<Version>,
     pub missing: Vec<String>,
@@ -219,6 +221,7 @@ impl Migrator {
             .map_err(err)?;
         let status = self.status(set, &options.plan).await?;
         let mut report = Report {
+            previous_version: status.current_version.clone(),
             current_version: status.version_after(),
             missing: status.missing.clone(),
             ..Report::default()
