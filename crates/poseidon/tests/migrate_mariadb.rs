@@ -84,6 +84,15 @@ impl Fixture {
         self.migrate_with(PlanOptions::default()).await
     }
 
+    /// A run that owns what it needs, for spawning.
+    fn migrate_in(
+        &self,
+        dir: &Path,
+    ) -> impl std::future::Future<Output = Result<Report, MigrateError>> + Send + 'static {
+        let (endpoint, dir) = (self.endpoint(), dir.to_owned());
+        async move { migrate_at(&endpoint, &dir).await }
+    }
+
     async fn repair(&self) -> Vec<String> {
         let set = MigrationSet::load(self.dir.path()).unwrap();
         Migrator::connect(&self.endpoint(), DEFAULT_HISTORY_TABLE)
@@ -101,6 +110,21 @@ impl Fixture {
             .await
             .unwrap()
     }
+}
+
+async fn migrate_at(endpoint: &Endpoint, dir: &Path) -> Result<Report, MigrateError> {
+    let set = MigrationSet::load(dir)?;
+    let mut migrator = Migrator::connect(endpoint, DEFAULT_HISTORY_TABLE).await?;
+    migrator
+        .migrate(
+            &set,
+            &MigrateOptions {
+                plan: PlanOptions::default(),
+                lock_timeout: Duration::from_secs(30),
+                installed_by: Some("tests".into()),
+            },
+        )
+        .await
 }
 
 fn scripts(report: &Report) -> Vec<&str> {
@@ -248,7 +272,33 @@ async fn concurrent_runs_apply_each_migration_once() {
             &format!("DO SLEEP(0.05);\nCREATE TABLE s{n} (id INT);\nINSERT INTO s{n} VALUES (1);"),
         );
     }
-    let (a, b) = tokio::join!(f.migrate(), f.migrate());
+    // The test holds the lock first: both runs are seen waiting for it at once, and
+    // nothing (not even the history table) exists until it is released.
+    let mut holder = f.app().await;
+    let got: Option<i64> = holder
+        .query_first("SELECT GET_LOCK('poseidon_migrate:app', 0)")
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let runs = tokio::spawn({
+        let (a, b) = (f.migrate_in(f.dir.path()), f.migrate_in(f.dir.path()));
+        async move { tokio::join!(a, b) }
+    });
+    tokio::task::block_in_place(|| {
+        poseidon_testkit::wait_until("both runs to wait for the lock", Duration::from_secs(30), || {
+            f.server.sql(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User lock' AND INFO LIKE '%GET_LOCK%' AND ID <> CONNECTION_ID()",
+            ) == "2"
+        })
+    })
+    .unwrap();
+    assert!(!runs.is_finished());
+    assert!(f.tables().await.is_empty(), "nothing ran without the lock");
+    holder
+        .query_drop("DO RELEASE_LOCK('poseidon_migrate:app')")
+        .await
+        .unwrap();
+    let (a, b) = runs.await.unwrap();
     let (a, b) = (a.unwrap(), b.unwrap());
     // One run applied everything; the other found nothing left once it had the lock.
     let mut counts = [a.applied.len(), b.applied.len()];
@@ -445,5 +495,99 @@ fn bad_directories_fail_before_any_connection() {
     assert!(
         unterminated.contains("line 1: a string is never closed"),
         "{unterminated}"
+    );
+}
+
+/// The run that `a_killed_run_leaves_exact_progress_and_no_lock` starts as a process of
+/// its own (this test binary again) and kills; it pauses where `POSEIDON_PAUSE_AT` says.
+#[tokio::test]
+#[ignore = "a child process of a_killed_run_leaves_exact_progress_and_no_lock"]
+async fn child_migrates_until_killed() {
+    let port = std::env::var("POSEIDON_TEST_MIGRATE_PORT").expect("run by its parent test");
+    let dir = std::env::var("POSEIDON_TEST_MIGRATE_DIR").expect("run by its parent test");
+    let endpoint = Endpoint {
+        port: port.parse().unwrap(),
+        database: Some("app".into()),
+        ..Endpoint::default()
+    };
+    migrate_at(&endpoint, Path::new(&dir)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_killed_run_leaves_exact_progress_and_no_lock() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let f = Fixture::new().await;
+    f.write(
+        "V1__one.sql",
+        "CREATE TABLE one (id INT);\nINSERT INTO one VALUES (1);",
+    );
+    f.write(
+        "V2__two.sql",
+        "CREATE TABLE two_a (id INT);\nCREATE TABLE two_b (id INT);\nCREATE TABLE two_c (id INT);",
+    );
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_migrates_until_killed",
+            "--nocapture",
+        ])
+        .env("POSEIDON_PAUSE_AT", "migrate.after:V2__two.sql:2")
+        .env("POSEIDON_TEST_MIGRATE_PORT", f.server.port().to_string())
+        .env("POSEIDON_TEST_MIGRATE_DIR", f.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (paused_tx, paused) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("poseidon: paused at migrate.after:V2__two.sql:2") {
+                let _ = paused_tx.send(());
+            }
+        }
+    });
+    paused
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the run to pause after statement 2 of V2");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // The server notices the closed connection and frees the lock with it.
+    poseidon_testkit::wait_until(
+        "the killed run's lock to be freed",
+        Duration::from_secs(30),
+        || f.server.sql("SELECT IS_FREE_LOCK('poseidon_migrate:app')") == "1",
+    )
+    .unwrap();
+    let history: Vec<(String, bool, u32, u32)> = f
+        .app()
+        .await
+        .query("SELECT version, success, statements_total, statements_done FROM poseidon_schema_history ORDER BY installed_rank")
+        .await
+        .unwrap();
+    assert_eq!(
+        history,
+        [("1".into(), true, 2, 2), ("2".into(), false, 3, 2)],
+        "V1 done; V2 at exactly the two statements that committed"
+    );
+    assert_eq!(
+        f.tables().await,
+        ["one", "poseidon_schema_history", "two_a", "two_b"]
+    );
+    let refused = f.migrate().await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            MigrateError::Blocked {
+                statement: 3,
+                done: 2,
+                ..
+            }
+        ),
+        "{refused}"
     );
 }

@@ -345,6 +345,8 @@ impl Migrator {
                 .exec_drop(progress.as_str(), (index + 1, rank))
                 .await
                 .map_err(err)?;
+            // Where a test kills the run: statement and its progress both committed.
+            crate::pause::point(&format!("migrate.after:{}:{}", step.script, index + 1));
         }
         let duration_ms = started.elapsed().as_millis() as u64;
         let err = self.sql_error(format!("recording the end of {}", step.script));
