@@ -384,6 +384,30 @@ fn webapps_refusals_and_concurrent_deploys() {
     );
     assert_eq!(Some(fetched.sha256.clone()), from_url.sha256);
 
+    // A deployment holding the context's lock (here the test) keeps another one out: it
+    // gives up after its lock_timeout naming the holder, and Tomcat is untouched.
+    let held = poseidon::lock::FileLock::take(
+        &record.path().join("app.lock"),
+        "a deployment held by the test",
+        Duration::ZERO,
+    )
+    .unwrap();
+    let mut blocked = spec(&tomcat, webapps.clone(), &wars.v2, record.path(), "v2");
+    blocked.lock_timeout = Duration::from_millis(500);
+    let err = deploy(&blocked).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, WarError::Busy { .. }), "{message}");
+    assert!(
+        message.contains("a deployment held by the test"),
+        "{message}"
+    );
+    assert_eq!(
+        webapps.list("app").unwrap().len(),
+        1,
+        "nothing deployed while the lock was held"
+    );
+    drop(held);
+
     // Two deployments of one WAR at once: one waits for the other, then finds it live.
     let spec2 = spec(&tomcat, webapps.clone(), &wars.v2, record.path(), "v2");
     let a = {
