@@ -45,6 +45,8 @@ class CallbackModule(CallbackBase):
         if "diff" in raw and "censored" not in cleaned:
             cleaned["diff"] = json.loads(json.dumps(raw["diff"], cls=AnsibleJSONEncoder))
         cleaned.update(extra)
+        # Which module or action ran: tests tell the collection's binaries from the rest.
+        cleaned["_action"] = result._task.action
         self._plays[-1]["tasks"][-1]["hosts"][result._host.get_name()] = cleaned
 
     def v2_runner_on_ok(self, result):

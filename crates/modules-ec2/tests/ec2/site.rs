@@ -211,8 +211,36 @@ fn pipeline(ssh: Option<&SshServer>) {
         "the second run ({second_time:?}) should be faster than the first ({first_time:?})"
     );
 
+    assert_steady_state_runs_binaries(&second);
+
     let (check, _) = site.run(&["--check", "--diff"]);
     assert_converged(&check, "check mode");
+
+    // The next release previewed: check mode does not build its WAR, yet the whole run
+    // passes, says the application would change, and changes nothing.
+    let (preview, _) = site.run(&["--check", "--diff", "-e", "itrust_build_id=2.0"]);
+    assert!(
+        preview.success,
+        "check run of a new release: {}\n{}",
+        preview.stdout, preview.stderr
+    );
+    let deploy = preview
+        .results_of("itrust-0")
+        .into_iter()
+        .find(|r| {
+            r["_task"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("Deploy the WAR behind its health check"))
+        })
+        .expect("the deploy task ran in check mode");
+    assert_eq!(deploy["changed"], true, "{deploy}");
+    assert_eq!(deploy["diff"]["after"]["version"], "next", "{deploy}");
+    assert!(
+        site.get("/health").contains("build 1.0"),
+        "nothing was deployed"
+    );
+    let (after_preview, _) = site.run(&[]);
+    assert_converged(&after_preview, "a run after the preview");
 
     // A flag switched off changes what the application serves; on again, as before.
     let (off, _) = site.run(&[
@@ -230,6 +258,46 @@ fn pipeline(ssh: Option<&SshServer>) {
     if ssh.is_none() {
         failure_drill(&site);
     }
+}
+
+/// The steady state is the collection's binaries: a second run executes no Python module
+/// on a host but the two the README names (dpkg's package list and the systemd check).
+/// Controller-side actions (argument specs, set_fact, meta, include_tasks, debug) run no
+/// module at all. (The test's hosts skip the package check: there the list is empty.)
+fn assert_steady_state_runs_binaries(run: &PlaybookRun) {
+    const CONTROLLER_ONLY: [&str; 6] = [
+        "ansible.builtin.validate_argument_spec",
+        "ansible.builtin.set_fact",
+        "ansible.builtin.meta",
+        "ansible.builtin.include_tasks",
+        "ansible.builtin.debug",
+        "ansible.builtin.assert",
+    ];
+    const PYTHON_LEFT: [&str; 2] = ["ansible.builtin.command", "ansible.builtin.stat"];
+    let results = run.results();
+    assert!(
+        !results.is_empty() && results.iter().all(|r| r["_action"].is_string()),
+        "every result names its action"
+    );
+    let mut python: Vec<String> = results
+        .into_iter()
+        .filter(|r| r["skipped"] != true)
+        .filter_map(|r| {
+            let action = r["_action"].as_str()?.to_owned();
+            let ours = action.starts_with("poseidon.deploy.");
+            (!ours && !CONTROLLER_ONLY.contains(&action.as_str()))
+                .then(|| format!("{action}: {}", r["_task"].as_str().unwrap_or("?")))
+        })
+        .collect();
+    python.sort();
+    python.dedup();
+    for task in &python {
+        assert!(
+            PYTHON_LEFT.iter().any(|p| task.starts_with(p)),
+            "a Python module in the steady state: {task} (all: {python:?})"
+        );
+    }
+    assert!(python.len() <= 2, "{python:?}");
 }
 
 /// A release whose health check fails: the play fails with the probe's answer, and the
