@@ -1,6 +1,8 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -16,8 +18,47 @@ pub struct MariaDbServer {
     dir: TempDir,
 }
 
+/// How many servers of this process are starting now, and the most there ever were.
+static STARTING: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+static PEAK_STARTING: AtomicUsize = AtomicUsize::new(0);
+
+/// At most this many servers bootstrap and start at once in one test process. Tests run
+/// in parallel threads, and nine `mariadb-install-db` at once on two cores made starts
+/// miss their deadline: the limit turns that contention into a queue.
+const STARTING_AT_ONCE: usize = 2;
+
+/// The longest a start waits for its turn (ten slow starts ahead of it).
+const TURN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A turn to start a server; the next waiting start goes when it is dropped.
+struct StartTurn;
+
+impl StartTurn {
+    fn take() -> Result<StartTurn> {
+        let starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut starting, waited) = SLOT_FREED
+            .wait_timeout_while(starting, TURN_TIMEOUT, |n| *n >= STARTING_AT_ONCE)
+            .unwrap_or_else(|e| e.into_inner());
+        if waited.timed_out() {
+            bail!("timed out after {TURN_TIMEOUT:?} waiting for a turn to start mariadbd");
+        }
+        *starting += 1;
+        PEAK_STARTING.fetch_max(*starting, Ordering::SeqCst);
+        Ok(StartTurn)
+    }
+}
+
+impl Drop for StartTurn {
+    fn drop(&mut self) {
+        *STARTING.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        SLOT_FREED.notify_one();
+    }
+}
+
 impl MariaDbServer {
     pub fn start() -> Result<MariaDbServer> {
+        let _turn = StartTurn::take()?;
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         // A private tmpdir: concurrent bootstraps sharing /tmp collide on temp table names.
@@ -182,4 +223,28 @@ fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(8)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_started_from_many_threads_take_turns() {
+        let servers: Vec<MariaDbServer> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..5).map(|_| scope.spawn(MariaDbServer::start)).collect();
+            starts
+                .into_iter()
+                .map(|start| start.join().expect("no panic").expect("started"))
+                .collect()
+        });
+        let peak = PEAK_STARTING.load(Ordering::SeqCst);
+        assert!(
+            (1..=STARTING_AT_ONCE).contains(&peak),
+            "{peak} servers were starting at once"
+        );
+        for server in &servers {
+            assert_eq!(server.sql("SELECT 1"), "1");
+        }
+    }
 }

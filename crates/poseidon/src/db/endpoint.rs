@@ -298,6 +298,45 @@ mod tests {
         assert!(Endpoint::parse_url("mysql://h:x/db").is_err());
     }
 
+    #[tokio::test]
+    async fn a_server_that_accepts_and_never_answers_fails_within_the_connect_timeout() {
+        // A real listener that takes the connection and then says nothing: the client
+        // waits for the server's greeting, which never comes.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (held_tx, held) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let _ = held_tx.send(stream);
+            }
+        });
+        let endpoint = Endpoint {
+            port,
+            connect_timeout: Duration::from_millis(500),
+            ..Endpoint::default()
+        };
+        let started = std::time::Instant::now();
+        // The test's own deadline, should connect_timeout not hold.
+        let err = tokio::time::timeout(Duration::from_secs(10), endpoint.connect())
+            .await
+            .expect("connect gives up by itself")
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            held.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "the listener accepted"
+        );
+        assert!(matches!(err, EndpointError::Timeout { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("connecting to root@127.0.0.1:{port}: no answer within 500ms")
+        );
+        assert!(
+            waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
+    }
+
     #[test]
     fn my_cnf_client_section_is_applied() {
         let dir = tempfile::tempdir().unwrap();
