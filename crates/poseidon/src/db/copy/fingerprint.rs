@@ -13,8 +13,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use std::sync::Mutex;
+
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+
 use super::ddl::quote_ident;
-use super::schema::{Object, Table};
+use super::schema::{Object, SourceSchema, Table};
+use super::{CopyError, SqlContext};
 
 /// How row hashes are computed; both servers must use the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -185,6 +191,103 @@ pub fn sum_query(database: &str, table: &Table, algorithm: SumAlgorithm) -> Stri
         quote_ident(database),
         quote_ident(&table.name)
     )
+}
+
+// The sums on the servers: the verification's staging side, and the plan's.
+
+/// Sums of every table of `schema` as found in `database`, spread over `conns`.
+pub async fn parallel_sums(
+    conns: &mut [Conn],
+    sql: &SqlContext,
+    database: &str,
+    schema: &SourceSchema,
+    algorithm: SumAlgorithm,
+) -> Result<BTreeMap<String, TableSum>, CopyError> {
+    let queue = Mutex::new(schema.tables.iter().collect::<Vec<_>>());
+    let results = Mutex::new(BTreeMap::new());
+    let work = conns.iter_mut().map(|conn| {
+        let (queue, results) = (&queue, &results);
+        async move {
+            loop {
+                let table = queue.lock().expect("queue lock").pop();
+                let Some(table) = table else {
+                    return Ok::<_, CopyError>(());
+                };
+                let sum = table_sum(conn, sql, database, table, algorithm).await?;
+                results
+                    .lock()
+                    .expect("results lock")
+                    .insert(table.name.clone(), sum);
+            }
+        }
+    });
+    futures_util::future::try_join_all(work).await?;
+    Ok(results.into_inner().expect("results lock"))
+}
+
+async fn table_sum(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    database: &str,
+    table: &Table,
+    algorithm: SumAlgorithm,
+) -> Result<TableSum, CopyError> {
+    let row: Option<(u64, String)> = conn
+        .query_first(sum_query(database, table, algorithm))
+        .await
+        .map_err(sql.err(format!(
+            "computing the content sum of {database}.{}",
+            table.name
+        )))?;
+    let (rows, sum) = row.unwrap_or((0, "0".into()));
+    Ok(TableSum {
+        rows,
+        sum,
+        ddl: String::new(),
+    })
+}
+
+pub async fn sums_of(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    database: &str,
+    schema: &SourceSchema,
+    algorithm: SumAlgorithm,
+) -> Result<BTreeMap<String, TableSum>, CopyError> {
+    parallel_sums(std::slice::from_mut(conn), sql, database, schema, algorithm).await
+}
+
+/// The fast row hash when both servers have `CRC32C()`, MD5 otherwise.
+pub async fn sum_algorithm(source: &mut Conn, target: &mut Conn) -> SumAlgorithm {
+    let probe = "SELECT CRC32C('')";
+    let has = |r: Result<Option<u64>, mysql_async::Error>| r.is_ok_and(|v| v.is_some());
+    if has(source.query_first(probe).await) && has(target.query_first(probe).await) {
+        SumAlgorithm::Crc
+    } else {
+        SumAlgorithm::Md5
+    }
+}
+
+/// The source's fingerprint now (for the up-to-date check; no snapshot lock needed).
+pub async fn fingerprint_of(
+    conn: &mut Conn,
+    sql: &SqlContext,
+    database: &str,
+    schema: &SourceSchema,
+    algorithm: SumAlgorithm,
+) -> Result<Fingerprint, CopyError> {
+    let mut tables = sums_of(conn, sql, database, schema, algorithm).await?;
+    for table in &schema.tables {
+        if let Some(sum) = tables.get_mut(&table.name) {
+            sum.ddl = sha256(&table.create);
+        }
+    }
+    Ok(Fingerprint {
+        algorithm,
+        tables,
+        objects: objects_digest(&schema.objects),
+        position: None,
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use super::ddl::{quote_ident, retarget};
+use super::load::Loaded;
 use super::schema::{Object, SourceSchema};
-use super::{CopyError, CopyJob, Fingerprint, Loaded, SqlContext};
+use super::verify::Verified;
+use super::{CopyError, CopyJob, Fingerprint, SqlContext};
 
 /// Where the fingerprints of past copies are kept on the target server.
 const META_DB: &str = "poseidon";
@@ -124,7 +126,8 @@ async fn drop_tables(
 /// Swaps the staged tables in; returns the backup schema's name. A failure up to and
 /// including the `RENAME TABLE` leaves the target as it was; after it, the error says
 /// that the new tables are live ([`CopyError::AfterSwap`]).
-pub async fn swap(job: &CopyJob, loaded: &Loaded) -> Result<String, CopyError> {
+pub async fn swap(job: &CopyJob, verified: Verified<'_>) -> Result<String, CopyError> {
+    let loaded = verified.loaded();
     let sql = job.target_sql();
     let (target, staging, backup) = (&job.target_db, job.staging_db(), job.backup_db());
     let schema = &loaded.schema;
