@@ -10,8 +10,10 @@ use tempfile::TempDir;
 use crate::{free_port, wait_until};
 
 /// A private sshd on a free loopback port: its own host key, config and authorized key
-/// (a client key it generates); root may log in with that key. The system's sshd is not
-/// touched. Killed on drop.
+/// (a client key it generates); root may log in with that key, and its sessions get a
+/// `HOME` of their own (so what Ansible and the module cache write there goes with the
+/// server, never into the real root's home). The system's sshd is not touched. Killed on
+/// drop.
 pub struct SshServer {
     child: Child,
     port: u16,
@@ -42,6 +44,7 @@ impl SshServer {
             dir.path().join("authorized_keys"),
         )?;
         let port = free_port();
+        std::fs::create_dir_all(dir.path().join("home"))?;
         let d = dir.path().display();
         std::fs::write(
             dir.path().join("sshd_config"),
@@ -49,7 +52,7 @@ impl SshServer {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
                  PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\n\
-                 MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n"
+                 MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\nSetEnv HOME={d}/home\n"
             ),
         )?;
         let child = Command::new(sshd)
@@ -81,17 +84,25 @@ impl SshServer {
         self.port
     }
 
+    /// The `HOME` of this server's sessions.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
     pub fn client_key(&self) -> PathBuf {
         self.dir.path().join("client_key")
     }
 
     /// An inventory line for a host reached through this sshd as root (Debian's python3
-    /// for the Python parts: async wrapper, pipelined core modules).
+    /// for the Python parts: async wrapper, pipelined core modules). Ansible finds the
+    /// async directory with `~root`, not `$HOME`: it is named, so that the async wrapper
+    /// (which writes under `$HOME`) and its status checks agree.
     pub fn inventory_line(&self, name: &str) -> String {
         format!(
-            "{name} ansible_host=127.0.0.1 ansible_port={} ansible_user=root ansible_ssh_private_key_file={} ansible_python_interpreter=/usr/bin/python3 ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
+            "{name} ansible_host=127.0.0.1 ansible_port={} ansible_user=root ansible_ssh_private_key_file={} ansible_python_interpreter=/usr/bin/python3 ansible_async_dir={}/.ansible_async ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
             self.port,
-            self.client_key().display()
+            self.client_key().display(),
+            self.home().display()
         )
     }
 }

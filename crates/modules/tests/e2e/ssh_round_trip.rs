@@ -81,6 +81,7 @@ fn same_results_as_the_standard_path_and_one_upload_per_build() {
     let standard = ansible.playbook(TASKS, &args).unwrap();
     let (fast, standard) = (results(&fast), results(&standard));
     assert_eq!(fast.len(), 4);
+    assert_eq!(standard.len(), fast.len(), "both paths ran every task");
     for (a, b) in fast.iter().zip(&standard) {
         assert_eq!(essence(a), essence(b), "{}", a["_task"]);
     }
@@ -109,7 +110,9 @@ fn same_results_as_the_standard_path_and_one_upload_per_build() {
         .as_nanos();
     bytes.extend_from_slice(format!("\0rebuilt {nonce}").as_bytes());
     std::fs::write(&binary, &bytes).unwrap();
-    let run = ansible.playbook_text(&play, &["-vvv"]).unwrap();
+    // At -vvvv Ansible logs every SSH operation it makes ("SSH: EXEC ssh ..." for a command,
+    // "... sftp ..." for a file put): those are counted, not the plugin's own lines.
+    let run = ansible.playbook_text(&play, &["-vvvv"]).unwrap();
     assert!(run.success, "{}", run.stdout);
     assert_eq!(
         run.stdout.matches("uploading ping").count(),
@@ -118,11 +121,34 @@ fn same_results_as_the_standard_path_and_one_upload_per_build() {
         run.stdout
     );
     assert_eq!(run.stdout.matches("ran ping").count(), 19);
+    let operations: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("SSH: EXEC"))
+        .collect();
+    let puts = operations.iter().filter(|l| l.contains("sftp")).count();
+    assert_eq!(puts, 1, "one upload: {operations:#?}");
+    // 19 tasks from the cache, one command each. The first one asks (exit 97), then takes
+    // Ansible's upload path (its home, its temporary directory, the put, chmod), installs
+    // into the cache, removes the temporary directory and runs: 8.
+    assert_eq!(operations.len(), 19 + 8, "{operations:#?}");
+    let cached_runs = operations
+        .iter()
+        .filter(|l| l.contains("then exec"))
+        .count();
+    assert_eq!(
+        cached_runs, 21,
+        "one checked exec per task, and the first task's ask before its upload"
+    );
     let counted = &ansible;
 
     // A tampered cache file is replaced, not run.
     let sha = sha256_hex(&bytes);
-    let cached_file = Path::new("/root/.ansible/poseidon").join(&sha).join("ping");
+    let cached_file = sshd
+        .home()
+        .join(".ansible/poseidon")
+        .join(&sha)
+        .join("ping");
     std::fs::set_permissions(
         &cached_file,
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
@@ -141,28 +167,45 @@ fn same_results_as_the_standard_path_and_one_upload_per_build() {
         "the tampered file must not run"
     );
     assert_eq!(sha256_hex(&std::fs::read(&cached_file).unwrap()), sha);
-    // This build's cache entry is unique to this run: leave no 1 MB per run behind.
-    let _ = std::fs::remove_dir_all(cached_file.parent().unwrap());
+}
+
+/// A user of the test's own, gone (with its home) when the test ends: the machine keeps
+/// no account of an earlier run, and parallel runs never share one.
+struct TestUser {
+    name: String,
+}
+
+impl TestUser {
+    fn create() -> TestUser {
+        let name = format!("psd-become-{}", std::process::id());
+        let created = std::process::Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .status()
+            .unwrap();
+        assert!(created.success(), "useradd {name}");
+        TestUser { name }
+    }
+
+    fn home(&self) -> String {
+        format!("/home/{}", self.name)
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("userdel")
+            .args(["-r", &self.name])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 #[test]
 fn become_and_async() {
     let sshd = SshServer::start().unwrap();
-    let user = "poseidon-become";
-    if std::process::Command::new("id")
-        .arg(user)
-        .output()
-        .is_ok_and(|o| !o.status.success())
-    {
-        let created = std::process::Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", user])
-            .status()
-            .unwrap();
-        assert!(created.success(), "useradd {user}");
-    }
-    // Earlier runs (other builds) may have left cache entries: start from none.
-    let home = format!("/home/{user}/.ansible/poseidon");
-    let _ = std::fs::remove_dir_all(&home);
+    let test_user = TestUser::create();
+    let user = test_user.name.as_str();
+    let home = format!("{}/.ansible/poseidon", test_user.home());
     let collection = collection();
     let ansible =
         Ansible::with_inventory(&collection, &format!("{}\n", sshd.inventory_line("target")))
