@@ -102,11 +102,13 @@ fn a_start_command_that_fails_fails_the_task_at_once() {
 fn a_service_that_never_answers_fails_after_the_timeout_naming_the_probe() {
     let port = poseidon_testkit::free_port();
     let log = tempfile::NamedTempFile::new().unwrap();
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
     let result = run(json!({
         "name": "silent",
         "manager": "direct",
         "port": port,
-        "start": ["sh", "-c", "echo starting; exec sleep 30"],
+        // Its own pid, so that the test asks about this process and no other `sleep`.
+        "start": ["sh", "-c", "echo $$ > \"$1\"; echo starting; exec sleep 30", "sh", pid_file.path()],
         "log": log.path(),
         "wait_timeout": 1,
     }));
@@ -120,11 +122,19 @@ fn a_service_that_never_answers_fails_after_the_timeout_naming_the_probe() {
         || std::fs::read_to_string(log.path()).is_ok_and(|text| text.contains("starting")),
     )
     .unwrap();
-    let left = std::process::Command::new("pgrep")
-        .args(["-x", "-f", "sleep 30"])
-        .output()
-        .unwrap();
-    assert!(left.stdout.is_empty(), "the start command was left running");
+    let pid = std::fs::read_to_string(pid_file.path()).unwrap();
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+    assert!(!pid.trim().is_empty());
+    poseidon_testkit::wait_until(
+        "the start command to be gone",
+        Duration::from_secs(10),
+        || {
+            // Gone, or a zombie waiting for init to reap it: not running either way.
+            std::fs::read_to_string(proc_dir.join("stat"))
+                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+        },
+    )
+    .expect("the start command was left running");
 }
 
 #[test]
