@@ -13,6 +13,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -219,16 +221,11 @@ fn wait_until_deadline(child: &mut Child, deadline: Instant) -> anyhow::Result<O
     }
 }
 
-/// SIGKILL to the process group `pgid`, through the shell's built-in `kill` (always there,
-/// unlike /bin/kill; this crate has no binding to kill(2)). The script is fixed; the group
-/// id is its argument.
+/// SIGKILL to the process group `pgid` (the command's: it leads its own group).
 fn kill_group(pgid: u32) {
-    let _ = Command::new("/bin/sh")
-        .args(["-c", r#"kill -s KILL -- "-$1""#, "sh", &pgid.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    if let Ok(pgid) = i32::try_from(pgid) {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
 }
 
 /// One output stream, read by a thread of its own into a buffer that can be looked at
