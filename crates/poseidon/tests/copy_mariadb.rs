@@ -787,3 +787,122 @@ async fn keep_backup_keeps_the_replaced_tables_without_their_triggers() {
         .unwrap();
     assert!(aside.is_empty(), "{aside:?}");
 }
+
+/// The copy that `a_killed_copy_leaves_the_target_whole_and_the_next_one_cleans_up` runs
+/// as a process of its own (this test binary again) and kills where `POSEIDON_PAUSE_AT`
+/// stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child process of a_killed_copy_leaves_the_target_whole_and_the_next_one_cleans_up"]
+async fn child_copies_until_killed() {
+    let port = |name: &str| -> u16 {
+        std::env::var(name)
+            .expect("run by its parent test")
+            .parse()
+            .unwrap()
+    };
+    let at = |port: u16, database: &str| Endpoint {
+        port,
+        database: Some(database.into()),
+        ..Endpoint::default()
+    };
+    let job = CopyJob::new(
+        at(port("POSEIDON_TEST_SOURCE_PORT"), "build"),
+        at(port("POSEIDON_TEST_TARGET_PORT"), "live"),
+        options(2),
+    )
+    .unwrap();
+    job.copy().await.unwrap();
+}
+
+/// Runs [`child_copies_until_killed`] until it reports pausing at `point`, then SIGKILLs it.
+fn copy_killed_at(point: &str, source: &MariaDbServer, target: &MariaDbServer) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_copies_until_killed",
+            "--nocapture",
+        ])
+        .env("POSEIDON_PAUSE_AT", point)
+        .env("POSEIDON_TEST_SOURCE_PORT", source.port().to_string())
+        .env("POSEIDON_TEST_TARGET_PORT", target.port().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (paused_tx, paused) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let expected = format!("poseidon: paused at {point} ");
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.starts_with(&expected) {
+                let _ = paused_tx.send(());
+            }
+        }
+    });
+    paused
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("the copy to pause at {point}"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    poseidon_testkit::wait_until(
+        "the killed copy's lock to be freed",
+        Duration::from_secs(30),
+        || target.sql("SELECT IS_FREE_LOCK('poseidon_copy:live')") == "1",
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_copy_leaves_the_target_whole_and_the_next_one_cleans_up() {
+    let source = MariaDbServer::start().unwrap();
+    let target = MariaDbServer::start().unwrap();
+    run(&mut conn(&source, None).await, &fixture()).await;
+    run(
+        &mut conn(&target, None).await,
+        "CREATE DATABASE live;; USE live;; CREATE TABLE patients (id INT PRIMARY KEY, name VARCHAR(10));;
+         INSERT INTO patients VALUES (1, 'before');;
+         CREATE TRIGGER patients_bu BEFORE UPDATE ON patients FOR EACH ROW SET NEW.name = UPPER(NEW.name)",
+    )
+    .await;
+    let mut watch = conn(&target, None).await;
+    let (tables_before, triggers_before) = (
+        dump(&mut watch, "live").await,
+        triggers(&mut watch, "live").await,
+    );
+
+    // Killed with everything loaded: the target is as it was; the staging is left over.
+    tokio::task::block_in_place(|| copy_killed_at("copy.loaded", &source, &target));
+    assert_eq!(dump(&mut watch, "live").await, tables_before);
+    assert_eq!(triggers(&mut watch, "live").await, triggers_before);
+    assert_eq!(
+        schemas_like(&mut watch, "live\\_\\_%").await,
+        ["live__poseidon_staging"]
+    );
+
+    // Killed right after the swap: the copy is live, the replaced table is still aside.
+    tokio::task::block_in_place(|| copy_killed_at("copy.swapped", &source, &target));
+    let expected = dump(&mut conn(&source, None).await, "build").await;
+    let aside = |live: &Vec<(String, Vec<Vec<Value>>)>| -> Vec<String> {
+        live.iter()
+            .map(|(name, _)| name.clone())
+            .filter(|name| name.starts_with("__poseidon_old_"))
+            .collect()
+    };
+    let live = dump(&mut watch, "live").await;
+    assert_eq!(aside(&live), ["__poseidon_old_0"]);
+
+    // The next copy drops both leftovers and copies.
+    let job = CopyJob::new(
+        endpoint(&source, "build"),
+        endpoint(&target, "live"),
+        options(2),
+    )
+    .unwrap();
+    assert!(job.copy().await.unwrap().copied);
+    assert_eq!(dump(&mut watch, "live").await, expected);
+    assert!(schemas_like(&mut watch, "live\\_\\_%").await.is_empty());
+}

@@ -181,6 +181,8 @@ pub async fn load(job: &CopyJob) -> Result<(Loaded, Vec<Conn>), CopyError> {
         return Err(err);
     }
 
+    // Where a test kills a copy with everything loaded and nothing live changed.
+    crate::pause::point("copy.loaded");
     // Indexes on the target and the source's sums in the snapshot, side by side.
     job.progress.phase("indexes");
     tracing::info!(

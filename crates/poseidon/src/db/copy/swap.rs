@@ -164,6 +164,8 @@ pub async fn swap(job: &CopyJob, verified: Verified<'_>) -> Result<String, CopyE
     conn.query_drop(rename_sql(target, &staging, &leaving, &copied))
         .await
         .map_err(sql.err("swapping the copied tables into the target database"))?;
+    // Where a test kills a copy that swapped but did not clean up.
+    crate::pause::point("copy.swapped");
 
     finish(job, loaded, &mut conn, &leaving)
         .await
