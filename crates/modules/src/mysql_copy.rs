@@ -123,8 +123,21 @@ impl Module for MysqlCopy {
     }
 
     fn apply(task: &Task, runtime: Runtime, _ctx: &Context) -> anyhow::Result<Applied> {
-        let report = runtime.block_on(task.job.copy())?;
+        // Decided again under the target's copy lock: a copy that ran between this
+        // task's plan and now leaves nothing to do.
+        let report = runtime.block_on(task.job.run(task.force))?;
         let mut facts = Facts::new();
+        if !report.copied {
+            facts.insert(
+                "reason".into(),
+                json!("another run copied the source meanwhile"),
+            );
+            return Ok(Applied {
+                facts,
+                diff: None,
+                changed: false,
+            });
+        }
         facts.insert("tables".into(), json!(report.tables));
         facts.insert("rows".into(), json!(report.rows));
         facts.insert("bytes".into(), json!(report.bytes));
@@ -135,5 +148,50 @@ impl Module for MysqlCopy {
             facts.insert("backup".into(), json!(backup));
         }
         Ok(Applied::changed(facts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poseidon_harness::Module;
+    use poseidon_testkit::MariaDbServer;
+
+    use super::*;
+
+    fn task(server: &MariaDbServer) -> Task {
+        let side = |database: &str| json!({"database": database, "login_host": "127.0.0.1", "login_port": server.port()});
+        let args = serde_json::from_value(json!({
+            "source": side("build"),
+            "target": side("live"),
+            "parallel": 2,
+        }))
+        .unwrap();
+        MysqlCopy::validate(args, &Context::default()).unwrap()
+    }
+
+    #[test]
+    fn apply_decides_again_and_finds_a_copy_made_meanwhile() {
+        let server = MariaDbServer::start().unwrap();
+        server.sql("CREATE DATABASE build; CREATE TABLE build.t (id INT PRIMARY KEY); INSERT INTO build.t VALUES (1), (2)");
+        let ctx = Context::default();
+        let (mine, other) = (task(&server), task(&server));
+        let Plan::Change { change, .. } = MysqlCopy::plan(&mine, &ctx).unwrap() else {
+            panic!("never copied: a copy is planned");
+        };
+        // Another run copies between this task's plan and its apply.
+        let Plan::Change { change: c, .. } = MysqlCopy::plan(&other, &ctx).unwrap() else {
+            panic!("never copied: a copy is planned");
+        };
+        assert!(MysqlCopy::apply(&other, c, &ctx).unwrap().changed);
+        let loads_before = server.sql("SHOW GLOBAL STATUS LIKE 'Com_load'");
+
+        let applied = MysqlCopy::apply(&mine, change, &ctx).unwrap();
+        assert!(!applied.changed, "{:?}", applied.facts);
+        assert_eq!(
+            server.sql("SHOW GLOBAL STATUS LIKE 'Com_load'"),
+            loads_before,
+            "nothing was loaded again"
+        );
+        assert_eq!(server.sql("SELECT COUNT(*) FROM live.t"), "2");
     }
 }
