@@ -906,3 +906,22 @@ async fn a_killed_copy_leaves_the_target_whole_and_the_next_one_cleans_up() {
     assert_eq!(dump(&mut watch, "live").await, expected);
     assert!(schemas_like(&mut watch, "live\\_\\_%").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_source_makes_an_empty_target() {
+    let server = MariaDbServer::start().unwrap();
+    server.sql("CREATE DATABASE build");
+    let job = CopyJob::new(
+        endpoint(&server, "build"),
+        endpoint(&server, "live"),
+        options(2),
+    )
+    .unwrap();
+    let report = job.copy().await.unwrap();
+    assert!(report.copied && report.tables.is_empty());
+    assert_eq!(
+        server.sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'live'"),
+        "1"
+    );
+    assert!(job.plan().await.unwrap().up_to_date);
+}

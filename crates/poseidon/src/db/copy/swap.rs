@@ -160,10 +160,13 @@ pub async fn swap(job: &CopyJob, verified: Verified<'_>) -> Result<String, CopyE
         .filter(|name| full || copied.contains(&name.as_str()))
         .collect();
 
-    // The one statement that changes what the application sees: all tables or none.
-    conn.query_drop(rename_sql(target, &staging, &leaving, &copied))
-        .await
-        .map_err(sql.err("swapping the copied tables into the target database"))?;
+    // The one statement that changes what the application sees: all tables or none
+    // (no statement at all when an empty source replaces an empty target).
+    if !(leaving.is_empty() && copied.is_empty()) {
+        conn.query_drop(rename_sql(target, &staging, &leaving, &copied))
+            .await
+            .map_err(sql.err("swapping the copied tables into the target database"))?;
+    }
     // Where a test kills a copy that swapped but did not clean up.
     crate::pause::point("copy.swapped");
 
