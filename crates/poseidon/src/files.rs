@@ -90,7 +90,8 @@ mod tests {
                 .unwrap()
                 .changed
         );
-        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // Writes are renames: the same inode (and mtime) means nothing was written.
+        let written = file_identity(&path);
         let again = write_if_changed(&path, "a\n", 0o644, false).unwrap();
         assert_eq!(
             again,
@@ -100,7 +101,7 @@ mod tests {
                 mode_before: Some(0o644),
             }
         );
-        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        assert_eq!(file_identity(&path), written);
         assert!(
             write_if_changed(&path, "b\n", 0o644, false)
                 .unwrap()
@@ -165,5 +166,12 @@ mod tests {
                 .unwrap()
                 .changed
         );
+    }
+
+    /// A file's inode and modification time.
+    fn file_identity(path: &std::path::Path) -> (u64, std::time::SystemTime) {
+        use std::os::unix::fs::MetadataExt as _;
+        let metadata = std::fs::metadata(path).unwrap();
+        (metadata.ino(), metadata.modified().unwrap())
     }
 }

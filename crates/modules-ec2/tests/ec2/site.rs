@@ -159,8 +159,11 @@ impl Drop for Site {
     }
 }
 
+/// The recap's `changed` of `host`; a host missing from the recap fails the test.
 fn changed(run: &PlaybookRun, host: &str) -> u64 {
-    run.recap(host)["changed"].as_u64().unwrap_or(u64::MAX)
+    run.recap(host)["changed"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{host} is not in the recap: {}", run.stdout))
 }
 
 fn assert_converged(run: &PlaybookRun, what: &str) {
