@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use poseidon::war::{self, HealthCheck, Manager, Record, Source, Target, WarSpec};
+use poseidon::war::{self, HealthCheck, Manager, Record, Source, Target, WarSpec, defaults};
 
 /// Where Tomcat is. The manager password comes from POSEIDON_MANAGER_PASSWORD, never
 /// from an argument.
@@ -17,13 +17,13 @@ pub struct TomcatArgs {
     /// Deliver through the Tomcat Manager at this URL instead of the webapps directory.
     #[arg(long)]
     manager_url: Option<String>,
-    #[arg(long, default_value = "deployer")]
+    #[arg(long, default_value = defaults::MANAGER_USER)]
     manager_user: String,
     /// Tomcat's appBase.
-    #[arg(long, default_value = "/var/lib/tomcat10/webapps")]
+    #[arg(long, default_value = defaults::WEBAPPS_DIR)]
     webapps_dir: PathBuf,
     /// Where the release record and the lock are kept.
-    #[arg(long, default_value = "/var/lib/poseidon/war")]
+    #[arg(long, default_value = defaults::RECORD_DIR)]
     record_dir: PathBuf,
     /// The URL a healthy release answers (200).
     #[arg(long)]
@@ -31,9 +31,9 @@ pub struct TomcatArgs {
     /// Text the healthy answer contains.
     #[arg(long)]
     health_contains: Option<String>,
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = defaults::HEALTH_TIMEOUT_SECS)]
     health_timeout: u64,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = defaults::KEEP_RELEASES)]
     keep_releases: usize,
     /// Put the release live without checking it under /poseidon-candidate/<context>
     /// first (users reach it while it is probed).
@@ -79,7 +79,7 @@ fn spec(tomcat: &TomcatArgs, source: Option<Source>, sha256: Option<String>) -> 
             user: tomcat.manager_user.clone(),
             password: std::env::var("POSEIDON_MANAGER_PASSWORD")
                 .context("the manager password goes in POSEIDON_MANAGER_PASSWORD")?,
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(defaults::URL_TIMEOUT_SECS),
         }),
         None => Target::Webapps(tomcat.webapps_dir.clone()),
     };
@@ -89,7 +89,7 @@ fn spec(tomcat: &TomcatArgs, source: Option<Source>, sha256: Option<String>) -> 
         Some(url) => Some(
             HealthCheck::new(
                 url,
-                200,
+                defaults::HEALTH_STATUS,
                 tomcat.health_contains.clone().into_iter().collect(),
                 Duration::from_secs(tomcat.health_timeout),
             )
@@ -114,7 +114,7 @@ fn spec(tomcat: &TomcatArgs, source: Option<Source>, sha256: Option<String>) -> 
         candidate,
         keep_releases: tomcat.keep_releases,
         record_dir: tomcat.record_dir.clone(),
-        lock_timeout: Duration::from_secs(600),
+        lock_timeout: Duration::from_secs(defaults::LOCK_TIMEOUT_SECS),
         deployed_by: format!("{user} (poseidon war)"),
         schema_version: None,
     })
@@ -132,7 +132,7 @@ pub fn run(command: WarCommand) -> Result<()> {
                 (Some(path), _) => Source::Path(path),
                 (None, Some(url)) => Source::Url {
                     url,
-                    timeout: Duration::from_secs(300),
+                    timeout: Duration::from_secs(defaults::URL_TIMEOUT_SECS),
                 },
                 (None, None) => anyhow::bail!("give --src or --url"),
             };

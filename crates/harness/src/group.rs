@@ -34,6 +34,21 @@ impl<'de, A: DeserializeOwned, G: DeserializeOwned> Deserialize<'de> for Grouped
     }
 }
 
+/// Flat again, as the task wrote it: the module's own options and the group's in one map.
+impl<A: serde::Serialize, G: serde::Serialize> serde::Serialize for Grouped<A, G> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let as_map = |value: serde_json::Result<Value>| match value {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(S::Error::custom(format!("options are not a map: {other}"))),
+            Err(e) => Err(S::Error::custom(e)),
+        };
+        let mut options = as_map(serde_json::to_value(&self.own))?;
+        options.extend(as_map(serde_json::to_value(&self.group))?);
+        options.serialize(s)
+    }
+}
+
 /// The field names of a struct that derives `Deserialize` (without `flatten`).
 pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
     let mut names = None;

@@ -30,5 +30,5 @@ pub use context::Context;
 pub use group::{Grouped, field_names};
 pub use invoke::{Failure, Mode, Outcome, invoke};
 pub use module::{Applied, Diff, Facts, InvalidOption, Module, Plan};
-pub use run::{run, run_with_input};
+pub use run::{effective_options, run, run_with_input};
 pub use secrets::{Secret, mask, register_secret};

@@ -108,6 +108,17 @@ fn validate_plan_apply<M: Module>(
     })
 }
 
+/// The options of a task as module `M` reads them, defaults filled in (secrets masked):
+/// what the sidecar docs' `default:`s must say. Fails with the message a task would get.
+pub fn effective_options<M: Module>(options: Map<String, Value>) -> Result<Value, String>
+where
+    M::Args: serde::Serialize,
+{
+    let args: M::Args = serde_path_to_error::deserialize(Value::Object(options))
+        .map_err(|err| describe_error(&err, &[]))?;
+    serde_json::to_value(&args).map_err(|e| e.to_string())
+}
+
 fn register_value(value: &Value) {
     match value {
         Value::String(s) => register_secret(s),

@@ -95,6 +95,13 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Serialized as its mask: a secret never leaves the process through serde either.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(MASK)
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
         String::deserialize(d).map(Secret::new)

@@ -7,19 +7,23 @@ use std::path::PathBuf;
 
 use poseidon::files::write_if_changed;
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub struct ConfigFile;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     dest: PathBuf,
     content: String,
-    #[serde(default)]
-    mode: Option<Value>,
+    #[serde(default = "default_mode")]
+    mode: Value,
+}
+
+fn default_mode() -> Value {
+    Value::String("0644".into())
 }
 
 pub struct Task {
@@ -30,19 +34,20 @@ pub struct Task {
 
 /// A mode as Ansible users write it: an octal string (`"0640"`, `"640"`) or the number
 /// of the permission bits.
-fn parse_mode(value: Option<Value>) -> Result<u32, InvalidOption> {
+fn parse_mode(value: Value) -> Result<u32, InvalidOption> {
     let invalid = || InvalidOption::new("mode", "must be an octal string such as \"0640\"");
     let mode = match value {
-        None | Some(Value::Null) => 0o644,
-        Some(Value::String(text)) => {
+        // `mode: null` (an omitted template value): the default.
+        Value::Null => return parse_mode(default_mode()),
+        Value::String(text) => {
             let digits = text.trim().trim_start_matches("0o");
             u32::from_str_radix(digits, 8).map_err(|_| invalid())?
         }
-        Some(Value::Number(n)) => n
+        Value::Number(n) => n
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(invalid)?,
-        Some(_) => return Err(invalid()),
+        _ => return Err(invalid()),
     };
     if mode > 0o7777 {
         return Err(invalid());
@@ -124,22 +129,18 @@ mod tests {
 
     #[test]
     fn modes_are_read_as_ansible_users_write_them() {
-        assert_eq!(parse_mode(Some(json!("0640"))).unwrap(), 0o640);
-        assert_eq!(parse_mode(Some(json!("640"))).unwrap(), 0o640);
-        assert_eq!(parse_mode(Some(json!("0o600"))).unwrap(), 0o600);
-        assert_eq!(parse_mode(Some(json!(416))).unwrap(), 0o640);
-        assert_eq!(parse_mode(None).unwrap(), 0o644);
+        assert_eq!(parse_mode(json!("0640")).unwrap(), 0o640);
+        assert_eq!(parse_mode(json!("640")).unwrap(), 0o640);
+        assert_eq!(parse_mode(json!("0o600")).unwrap(), 0o600);
+        assert_eq!(parse_mode(json!(416)).unwrap(), 0o640);
+        assert_eq!(parse_mode(Value::Null).unwrap(), 0o644);
         for bad in [
             json!("rw-r-----"),
             json!("0988"),
             json!("77777"),
             json!(true),
         ] {
-            assert_eq!(
-                parse_mode(Some(bad.clone())).unwrap_err().option,
-                "mode",
-                "{bad}"
-            );
+            assert_eq!(parse_mode(bad.clone()).unwrap_err().option, "mode", "{bad}");
         }
     }
 }

@@ -8,7 +8,7 @@ use poseidon::flags::{
     RedisConfig, Snapshot,
 };
 use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::redis_options::RedisOptions;
@@ -16,7 +16,7 @@ use crate::who::default_actor;
 
 pub struct FeatureFlag;
 
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     #[default]
@@ -26,7 +26,7 @@ pub enum State {
 }
 
 /// The options, as the task writes them (see `feature_flag.yml` for their documentation).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     name: String,

@@ -3,7 +3,7 @@
 
 use poseidon::flags::{FlagName, FlagStore, RedisConfig, Subject};
 use poseidon_harness::{Applied, Context, Facts, Grouped, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::redis_options::RedisOptions;
@@ -13,7 +13,7 @@ pub struct FeatureFlagInfo;
 /// The most audit entries one task may ask for.
 const MAX_HISTORY: u64 = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     name: Option<String>,

@@ -8,12 +8,12 @@ use std::process::Command;
 use poseidon::hook::install::{self, InstallSpec, Installed, Step};
 use poseidon::hook::{HookConfig, Mode};
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct GitPushDeploy;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     path: PathBuf,

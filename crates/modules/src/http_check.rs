@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use poseidon::war::{BadHealthCheck, HealthCheck, Serving, wait_healthy};
 use poseidon_harness::{Applied, Context, Facts, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct HttpCheck;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     url: String,

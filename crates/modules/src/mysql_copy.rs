@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use poseidon::db::copy::{CopyJob, CopyOptions, TableFilter};
 use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -13,7 +13,7 @@ use crate::mysql_options::MysqlLogin;
 pub struct MysqlCopy;
 
 /// `source:` and `target:` dicts: the database plus the login options.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     #[serde(alias = "login_db")]
@@ -22,7 +22,7 @@ pub struct Database {
 
 type Side = Grouped<Database, MysqlLogin>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     source: Side,

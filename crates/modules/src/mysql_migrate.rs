@@ -10,7 +10,7 @@ use poseidon::db::migrate::{
     DEFAULT_HISTORY_TABLE, MigrateOptions, MigrationSet, Migrator, PlanOptions, Status, Version,
 };
 use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -18,7 +18,7 @@ use crate::mysql_options::MysqlLogin;
 
 pub struct MysqlMigrate;
 
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Apply what is pending.
@@ -28,7 +28,7 @@ pub enum State {
     Repaired,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     #[serde(alias = "login_db")]
@@ -42,7 +42,8 @@ pub struct Args {
     allow_changed: Option<Vec<String>>,
     #[serde(default = "default_lock_timeout", deserialize_with = "de::int")]
     lock_timeout: u64,
-    history_table: Option<String>,
+    #[serde(default = "default_history_table")]
+    history_table: String,
     installed_by: Option<String>,
 }
 
@@ -68,6 +69,10 @@ pub struct Change {
 fn version(option: &str, text: &str) -> Result<Version, InvalidOption> {
     text.parse()
         .map_err(|e: String| InvalidOption::new(option, e))
+}
+
+fn default_history_table() -> String {
+    DEFAULT_HISTORY_TABLE.to_owned()
 }
 
 impl Module for MysqlMigrate {
@@ -99,9 +104,7 @@ impl Module for MysqlMigrate {
             state: args.state,
             endpoint,
             set,
-            table: args
-                .history_table
-                .unwrap_or_else(|| DEFAULT_HISTORY_TABLE.to_owned()),
+            table: args.history_table,
             options: MigrateOptions {
                 plan: PlanOptions {
                     baseline_version: args

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use poseidon::db::{Endpoint, Tls};
 use poseidon_harness::{InvalidOption, Secret, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Login options as a nested dict (`source: {login_host: ..., ...}`).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlLogin {
     pub login_host: Option<String>,
@@ -78,10 +78,7 @@ impl MysqlLogin {
         let tls_given =
             self.ca_cert.is_some() || self.client_cert.is_some() || self.client_key.is_some();
         if tls_given || self.check_hostname.is_some() {
-            let tls = endpoint.tls.get_or_insert_with(|| Tls {
-                check_hostname: true,
-                ..Tls::default()
-            });
+            let tls = endpoint.tls.get_or_insert_with(Tls::default);
             for (option, path, slot) in [
                 ("ca_cert", &self.ca_cert, &mut tls.ca_cert),
                 ("client_cert", &self.client_cert, &mut tls.client_cert),

@@ -2,12 +2,12 @@
 //! Also the floor of a module's cost: it reads its arguments and answers.
 
 use poseidon_harness::{Applied, Context, Facts, InvalidOption, Module, Plan};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct Ping;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     #[serde(default = "pong")]

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use poseidon::flags::RedisConfig;
 use poseidon_harness::{InvalidOption, Secret, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 5;
 
 /// `redis_url`, `redis_password`, `redis_timeout`, `redis_ca_cert`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisOptions {
     #[serde(default = "default_url")]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::command_options;
@@ -36,7 +36,7 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 pub struct RunOnce;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     #[serde(deserialize_with = "command_options::argv")]

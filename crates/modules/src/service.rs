@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use poseidon::service::{DirectStart, Manager, Probe, start_and_wait};
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::command_options;
 
 pub struct Service;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     name: String,

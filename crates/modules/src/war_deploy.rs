@@ -5,17 +5,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use poseidon::war::{
-    self, BadHealthCheck, HealthCheck, Manager, Prepared, Source, Target, WarSpec,
+    self, BadHealthCheck, HealthCheck, Manager, Prepared, Source, Target, WarSpec, defaults,
 };
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, Secret, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::who::default_actor;
 
 pub struct WarDeploy;
 
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     #[default]
@@ -23,7 +23,7 @@ pub enum State {
     RolledBack,
 }
 
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMode {
     #[default]
@@ -31,7 +31,7 @@ pub enum DeliveryMode {
     Manager,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     context: String,
@@ -71,34 +71,34 @@ pub struct Args {
 }
 
 fn default_webapps() -> PathBuf {
-    PathBuf::from("/var/lib/tomcat10/webapps")
+    PathBuf::from(defaults::WEBAPPS_DIR)
 }
 fn default_manager_url() -> String {
-    "http://127.0.0.1:8080/manager".into()
+    defaults::MANAGER_URL.into()
 }
 fn default_manager_user() -> String {
-    "deployer".into()
+    defaults::MANAGER_USER.into()
 }
 fn default_status() -> u16 {
-    200
+    defaults::HEALTH_STATUS
 }
 fn default_health_timeout() -> u64 {
-    120
+    defaults::HEALTH_TIMEOUT_SECS
 }
 fn default_candidate() -> bool {
     true
 }
 fn default_keep() -> usize {
-    3
+    defaults::KEEP_RELEASES
 }
 fn default_record_dir() -> PathBuf {
-    PathBuf::from("/var/lib/poseidon/war")
+    PathBuf::from(defaults::RECORD_DIR)
 }
 fn default_lock_timeout() -> u64 {
-    600
+    defaults::LOCK_TIMEOUT_SECS
 }
 fn default_url_timeout() -> u64 {
-    300
+    defaults::URL_TIMEOUT_SECS
 }
 
 pub struct Task {

@@ -7,6 +7,7 @@ mod ansible_git_push_deploy;
 mod ansible_migrate;
 mod ansible_war;
 mod config_file;
+mod docs_defaults;
 mod http_check;
 mod process_input;
 mod protocol_binaries;

@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::sql::describe;
 
 /// TLS to the server. Without it the connection is plain (loopback, or a private network).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tls {
     /// CA certificate (PEM) to verify the server with; the built-in web roots otherwise.
     pub ca_cert: Option<PathBuf>,
@@ -19,6 +19,18 @@ pub struct Tls {
     pub client_key: Option<PathBuf>,
     /// Check that the server's certificate names the host (default true).
     pub check_hostname: bool,
+}
+
+/// Verifying the server's host name unless told otherwise: the one place of that default.
+impl Default for Tls {
+    fn default() -> Tls {
+        Tls {
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            check_hostname: true,
+        }
+    }
 }
 
 /// A server and the credentials for it. The password is never shown by
@@ -245,10 +257,7 @@ impl Endpoint {
 
 /// The TLS settings, created (verifying the host name) when a file first mentions TLS.
 fn tls_of(tls: &mut Option<Tls>) -> &mut Tls {
-    tls.get_or_insert_with(|| Tls {
-        check_hostname: true,
-        ..Tls::default()
-    })
+    tls.get_or_insert_with(Tls::default)
 }
 
 fn unquote(value: &str) -> String {

@@ -31,6 +31,19 @@ pub use health::{BadHealthCheck, HealthCheck, Serving, Unhealthy, Verdict, judge
 pub use record::{Record, Release};
 pub use tomcat::{Manager, Target};
 
+/// Defaults shared by the module and the CLI: written once, here.
+pub mod defaults {
+    pub const WEBAPPS_DIR: &str = "/var/lib/tomcat10/webapps";
+    pub const RECORD_DIR: &str = "/var/lib/poseidon/war";
+    pub const MANAGER_URL: &str = "http://127.0.0.1:8080/manager";
+    pub const MANAGER_USER: &str = "deployer";
+    pub const HEALTH_STATUS: u16 = 200;
+    pub const HEALTH_TIMEOUT_SECS: u64 = 120;
+    pub const KEEP_RELEASES: usize = 3;
+    pub const LOCK_TIMEOUT_SECS: u64 = 600;
+    pub const URL_TIMEOUT_SECS: u64 = 300;
+}
+
 /// The context path candidates live under: a release for `/itrust` is checked at
 /// `/poseidon-candidate/itrust` before `/itrust` ever routes a request to it.
 pub const CANDIDATE_PREFIX: &str = "poseidon-candidate";
