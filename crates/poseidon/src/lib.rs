@@ -26,5 +26,7 @@ pub mod lock;
 pub mod pause;
 pub mod provision;
 pub mod service;
+#[cfg(test)]
+mod testing;
 #[cfg(feature = "war")]
 pub mod war;

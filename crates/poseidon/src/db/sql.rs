@@ -72,17 +72,7 @@ mod tests {
     use crate::db::copy::CopyError;
     use crate::db::migrate::MigrateError;
 
-    /// What the edge prints: anyhow's `{:#}` is the error, then each `source()`, joined
-    /// by ": " (anyhow is not a dependency of the library; this is its format).
-    fn as_the_edge_prints(err: &(dyn Error + 'static)) -> String {
-        let mut parts = vec![err.to_string()];
-        let mut next = err.source();
-        while let Some(cause) = next {
-            parts.push(cause.to_string());
-            next = cause.source();
-        }
-        parts.join(": ")
-    }
+    use crate::testing::as_the_edge_prints;
 
     fn unknown_database() -> mysql_async::Error {
         mysql_async::Error::Server(mysql_async::ServerError {

@@ -10,18 +10,16 @@ pub enum FlagError {
     InvalidPercentage(i64),
 
     #[cfg(feature = "redis")]
-    #[error("{doing}: {source}")]
+    #[error("{doing}: {cause}")]
     Redis {
         doing: String,
-        #[source]
-        source: redis::RedisError,
+        cause: redis::RedisError,
     },
 
-    #[error("reading the CA certificate {path}: {source}")]
+    #[error("reading the CA certificate {path}: {cause}")]
     CaCert {
         path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("flag '{name}' in Redis is malformed ({detail}); fix or delete key '{key}'")]
@@ -35,4 +33,27 @@ pub enum FlagError {
         "flag '{name}' kept changing while it was being written: gave up after {attempts} attempts"
     )]
     Contention { name: String, attempts: u32 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOT_FOUND, assert_cause_once, not_found};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let ca = FlagError::CaCert {
+            path: "/x/ca.pem".into(),
+            cause: not_found(),
+        };
+        assert_cause_once(&ca, NOT_FOUND);
+        #[cfg(feature = "redis")]
+        {
+            let redis = FlagError::Redis {
+                doing: "reading flag x".into(),
+                cause: redis::RedisError::from(not_found()),
+            };
+            assert_cause_once(&redis, NOT_FOUND);
+        }
+    }
 }

@@ -121,7 +121,7 @@ impl FlagStore {
         let endpoint = config.endpoint();
         let failed = |source| FlagError::Redis {
             doing: format!("connecting to {endpoint}"),
-            source,
+            cause: source,
         };
         if config.url.starts_with("rediss://") {
             // rustls needs one process-wide crypto provider; a second install is a no-op.
@@ -137,7 +137,7 @@ impl FlagStore {
             Some(path) => {
                 let root_cert = std::fs::read(path).map_err(|e| FlagError::CaCert {
                     path: path.clone(),
-                    source: e,
+                    cause: e,
                 })?;
                 let certificates = redis::TlsCertificates {
                     client_tls: None,
@@ -163,7 +163,7 @@ impl FlagStore {
     fn redis_error(&self, doing: String) -> impl FnOnce(redis::RedisError) -> FlagError + '_ {
         move |source| FlagError::Redis {
             doing: format!("{doing} on {}", self.endpoint),
-            source,
+            cause: source,
         }
     }
 

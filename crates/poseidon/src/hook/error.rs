@@ -4,11 +4,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum HookError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("bad hook configuration: {0}")]
     Config(String),
@@ -26,7 +25,18 @@ impl HookError {
     pub fn io(path: &Path, source: std::io::Error) -> HookError {
         HookError::Io {
             path: path.to_owned(),
-            source,
+            cause: source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOT_FOUND, assert_cause_once, not_found};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        assert_cause_once(&HookError::io(Path::new("/x/hook"), not_found()), NOT_FOUND);
     }
 }

@@ -30,7 +30,7 @@ impl Pending {
 
 fn hook_error(err: LockError) -> HookError {
     match err {
-        LockError::Io { path, source } => HookError::Io { path, source },
+        LockError::Io { path, cause } => HookError::Io { path, cause },
         LockError::Busy { holder, waited, .. } => HookError::Busy {
             holder,
             waited_secs: waited.as_secs(),

@@ -20,11 +20,10 @@ pub use holder::Holder;
 
 #[derive(Debug, Error)]
 pub enum LockError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path} is held ({holder}); gave up after {} s", waited.as_secs())]
     Busy {
@@ -38,7 +37,7 @@ pub enum LockError {
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LockError + '_ {
     move |source| LockError::Io {
         path: path.to_owned(),
-        source,
+        cause: source,
     }
 }
 
@@ -146,6 +145,12 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
+    use crate::testing::{NOT_FOUND, assert_cause_once, not_found};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        assert_cause_once(&io(Path::new("/x/y.lock"))(not_found()), NOT_FOUND);
+    }
 
     /// Set for the child process that holds a lock in `a_killed_holder_...`.
     const HOLD_ENV: &str = "POSEIDON_LOCK_TEST_HOLD";

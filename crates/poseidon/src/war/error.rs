@@ -4,12 +4,10 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum WarError {
-    // The cause is the source, not part of the message: `{:#}` prints each cause once.
-    #[error("{path}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path} is not a deployable WAR: {reason}")]
     BadArchive { path: PathBuf, reason: String },
@@ -63,7 +61,21 @@ impl WarError {
     pub fn io(path: &Path, source: std::io::Error) -> WarError {
         WarError::Io {
             path: path.to_owned(),
-            source,
+            cause: source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOT_FOUND, assert_cause_once, not_found};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        assert_cause_once(
+            &WarError::io(Path::new("/x/app.war"), not_found()),
+            NOT_FOUND,
+        );
     }
 }

@@ -31,7 +31,7 @@ impl ContextLock {
                 holder,
                 waited_secs: waited.as_secs(),
             }),
-            Err(LockError::Io { path, source }) => Err(WarError::io(&path, source)),
+            Err(LockError::Io { path, cause }) => Err(WarError::io(&path, cause)),
         }
     }
 }
