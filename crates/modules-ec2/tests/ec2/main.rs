@@ -6,6 +6,7 @@ mod ansible_runs;
 mod faults;
 mod input;
 mod inventory;
+mod promises;
 mod protocol;
 mod provision;
 mod site;

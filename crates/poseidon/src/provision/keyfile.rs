@@ -29,9 +29,10 @@ impl ClaimedKeyFile {
         })
     }
 
-    /// Writes the key and keeps the file.
+    /// Writes the key and keeps the file; a file that could not be written whole is
+    /// removed (on drop), so that the next run does not find a key file without a key.
     pub(crate) fn fill(mut self, material: &str) -> std::io::Result<()> {
-        let mut file = self.file.take().expect("filled once");
+        let file = self.file.as_mut().expect("filled once");
         let mut text = material.to_owned();
         if !text.ends_with('\n') {
             // OpenSSH refuses a private key without its final newline.
@@ -39,12 +40,14 @@ impl ClaimedKeyFile {
         }
         file.write_all(text.as_bytes())?;
         file.sync_all()?;
+        self.file = None;
         Ok(())
     }
 }
 
 impl Drop for ClaimedKeyFile {
-    /// A claim that was never filled (the pair could not be created) is removed.
+    /// A claim that was never filled (the pair could not be created, or its key could not
+    /// be written) is removed.
     fn drop(&mut self) {
         if self.file.is_some() {
             let _ = std::fs::remove_file(&self.path);
