@@ -18,22 +18,23 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn start() -> Result<MotoServer> {
-        let mut last_error = None;
-        for _ in 0..3 {
-            match Self::try_start() {
-                Ok(server) => return Ok(server),
-                Err(err) => last_error = Some(err),
+        // A free port is only free until someone binds it: another test may take it
+        // between the probe and moto's bind, then try another.
+        for _ in 0..5 {
+            if let Some(server) = Self::try_start(free_port())? {
+                return Ok(server);
             }
         }
-        Err(last_error.expect("at least one attempt"))
+        anyhow::bail!("moto_server found its port taken five times in a row")
     }
 
-    fn try_start() -> Result<MotoServer> {
+    /// Starts moto on `port`: `None` when the port was taken (moto said so and exited).
+    fn try_start(port: u16) -> Result<Option<MotoServer>> {
         // moto[server] is installed in the project's virtualenv by scripts/setup.sh.
         let program = ansible_command("moto_server")?;
         let dir = tempfile::tempdir()?;
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("moto.log"))?;
+        let log_path = dir.path().join("moto.log");
+        let log = std::fs::File::create(&log_path)?;
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .current_dir(dir.path())
@@ -47,21 +48,30 @@ impl MotoServer {
             port,
             _dir: dir,
         };
+        // Our own server's log says it runs on the port (werkzeug binds, then says so):
+        // a connection alone could reach whoever took the port first.
+        let running = format!("Running on http://127.0.0.1:{port}");
         let up = wait_until(
             "moto_server to accept connections",
             Duration::from_secs(30),
             || {
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
+                let listening =
+                    std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains(&running));
+                (listening && TcpStream::connect(("127.0.0.1", port)).is_ok())
                     || matches!(server.child.try_wait(), Ok(Some(_)))
             },
         );
         if let Ok(Some(status)) = server.child.try_wait() {
-            let log =
-                std::fs::read_to_string(server._dir.path().join("moto.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if log.contains("Address already in use")
+                || log.contains("is in use by another program")
+            {
+                return Ok(None);
+            }
             anyhow::bail!("moto_server exited ({status}): {log}");
         }
         up?;
-        Ok(server)
+        Ok(Some(server))
     }
 
     pub fn port(&self) -> u16 {
@@ -93,5 +103,21 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_another_moto_holds_is_not_mistaken_for_our_own() {
+        let first = MotoServer::start().unwrap();
+        let second = MotoServer::try_start(first.port()).unwrap();
+        assert!(
+            second.is_none(),
+            "a second server on a taken port was reported started"
+        );
+        assert!(TcpStream::connect(("127.0.0.1", first.port())).is_ok());
     }
 }

@@ -35,20 +35,20 @@ impl RedisServer {
     }
 
     fn start_inner(password: Option<&str>, tls: bool) -> Result<RedisServer> {
-        let mut last_error = None;
+        // A free port is only free until someone binds it: another test may take it
+        // between the probe and redis-server's bind, then try another.
         for _ in 0..5 {
-            match Self::try_start(password, tls) {
-                Ok(server) => return Ok(server),
-                // Most likely another process took the port between probe and bind.
-                Err(err) => last_error = Some(err),
+            if let Some(server) = Self::try_start(password, tls, free_port())? {
+                return Ok(server);
             }
         }
-        Err(last_error.expect("at least one attempt"))
+        bail!("redis-server found its port taken five times in a row")
     }
 
-    fn try_start(password: Option<&str>, tls: bool) -> Result<RedisServer> {
+    /// Starts a server on `port`: `None` when the port was taken (the server said
+    /// "Address already in use" and exited).
+    fn try_start(password: Option<&str>, tls: bool, port: u16) -> Result<Option<RedisServer>> {
         let dir = tempfile::tempdir()?;
-        let port = free_port();
         let config = dir.path().join("redis.conf");
         // The password goes into a config file, never onto a command line.
         let listen = if tls {
@@ -86,20 +86,23 @@ impl RedisServer {
             _dir: dir,
         };
         let log = server._dir.path().join("redis.log");
+        // Our own server's log says it listens: an answer on the port alone could come
+        // from whoever took the port first.
         let ready = wait_until("redis-server to answer", Duration::from_secs(10), || {
-            let answered = if tls {
-                // No TLS client here: the server says when it listens.
-                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept"))
-            } else {
-                ping(port, password)
-            };
+            let listening =
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Ready to accept"));
+            let answered = listening && (tls || ping(port, password));
             answered || server.child.try_wait().ok().flatten().is_some()
         });
         if let Some(status) = server.child.try_wait()? {
-            bail!("redis-server exited ({status}): {}", tail(&log));
+            let log = tail(&log);
+            if log.contains("Address already in use") {
+                return Ok(None);
+            }
+            bail!("redis-server exited ({status}): {log}");
         }
         ready?;
-        Ok(server)
+        Ok(Some(server))
     }
 
     pub fn port(&self) -> u16 {
@@ -231,4 +234,22 @@ fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_another_redis_holds_is_not_mistaken_for_our_own() {
+        let first = RedisServer::start().unwrap();
+        let second = RedisServer::try_start(None, false, first.port()).unwrap();
+        assert!(
+            second.is_none(),
+            "a second server on a taken port was reported started"
+        );
+        assert!(ping(first.port(), None), "the first one still serves");
+        let third = RedisServer::start().unwrap();
+        assert_ne!(third.port(), first.port());
+    }
 }
