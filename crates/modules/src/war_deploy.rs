@@ -319,11 +319,25 @@ impl Module for WarDeploy {
     }
 
     fn apply(task: &Task, change: Change, _ctx: &Context) -> anyhow::Result<Applied> {
-        let report = match change {
-            Change::Deploy(prepared) => war::deploy(&task.spec, &prepared)?,
-            Change::Rollback => war::rollback(&task.spec)?,
+        // Decided again under the context's lock: the diff is what was really done.
+        let (report, previous_sha) = match change {
+            Change::Deploy(prepared) => {
+                let report = war::deploy(&task.spec, &prepared)?;
+                let planned_live = prepared.live.as_ref();
+                let sha = planned_live
+                    .filter(|live| Some(&live.version) == report.previous.as_ref())
+                    .map(|live| live.sha256.clone());
+                (report, sha)
+            }
+            Change::Rollback => (war::rollback(&task.spec)?, None),
             Change::Preview => anyhow::bail!("a preview is planned in check mode only"),
         };
+        let diff = report.changed.then(|| {
+            Diff::new(
+                json!({"version": report.previous, "sha256": previous_sha}),
+                json!({"version": report.version, "sha256": report.sha256}),
+            )
+        });
         let mut facts = Facts::new();
         facts.insert("version".into(), json!(report.version));
         facts.insert("previous".into(), json!(report.previous));
@@ -335,7 +349,7 @@ impl Module for WarDeploy {
         Ok(Applied {
             changed: report.changed,
             facts,
-            diff: None,
+            diff,
         })
     }
 }

@@ -4,6 +4,7 @@
 use std::process::{Command, Stdio};
 
 use poseidon_testkit::{MANAGER_USER, TomcatServer, WarKind, build_war};
+use serde_json::Value;
 
 use crate::ansible;
 
@@ -47,11 +48,14 @@ fn manager_deploy_is_idempotent_and_never_shows_the_password() {
     let (_collection, ansible) = ansible();
 
     let first = ansible
-        .playbook(&play(&tomcat, &v1, record.path(), PASSWORD), &[])
+        .playbook(&play(&tomcat, &v1, record.path(), PASSWORD), &["--diff"])
         .unwrap();
     let result = first.task("war").unwrap();
     assert_eq!(result["changed"], true, "{result}");
     assert_eq!(result["version"], "000001");
+    // The diff is what was done (the version it got), not the plan's "next".
+    assert_eq!(result["diff"]["after"]["version"], "000001", "{result}");
+    assert_eq!(result["diff"]["before"]["version"], Value::Null, "{result}");
     assert!(result["health"].as_str().unwrap().contains("build v1"));
 
     let check = ansible
