@@ -31,5 +31,8 @@ fi
 grep -E "Passed|Failed" "$lint_log" || true
 rm -f "$lint_log"
 
+log "the sample Node.js application (examples/checkbox): npm ci from its lockfile, node --test"
+(cd examples/checkbox && npm ci --no-audit --no-fund --loglevel=error && npm test)
+
 log "cargo test"
 cargo test --locked --workspace
