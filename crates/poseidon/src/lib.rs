@@ -10,6 +10,7 @@
 //! - [`files`]: whole files written atomically and only when they differ.
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
 //! - [`lock`]: kernel file locks that name their holder (the hook, `war`).
+//! - `nginx` (feature `nginx`): upstreams, `nginx -t`, confirmed reloads, drains.
 //! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
@@ -22,6 +23,8 @@ pub mod flags;
 pub mod hook;
 pub mod inventory;
 pub mod lock;
+#[cfg(feature = "nginx")]
+pub mod nginx;
 #[doc(hidden)]
 pub mod pause;
 pub mod provision;
