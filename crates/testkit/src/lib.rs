@@ -16,6 +16,7 @@ mod load;
 mod mariadb_server;
 mod module_binaries;
 mod moto_server;
+mod nginx;
 mod redis_server;
 mod ssh_server;
 mod tomcat;
@@ -29,6 +30,7 @@ pub use module_binaries::{
     SHIPPED_MODULES, documented_modules, one_result, run_with_args_file, shipped_module,
 };
 pub use moto_server::MotoServer;
+pub use nginx::{HttpBackend, MixedLoad, MixedTally};
 pub use redis_server::RedisServer;
 pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};
