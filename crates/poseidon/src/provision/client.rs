@@ -50,10 +50,20 @@ impl std::fmt::Debug for AwsSettings {
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 
 /// A connected EC2 client and the region it talks to.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Ec2 {
     pub(crate) client: aws_sdk_ec2::Client,
     pub region: String,
+}
+
+/// Only the region: the SDK client's own `Debug` shows the access key id of explicit
+/// credentials (an option masked as a secret).
+impl std::fmt::Debug for Ec2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ec2")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Ec2 {
@@ -131,5 +141,33 @@ mod tests {
             assert!(!debug.contains(secret), "{debug}");
         }
         assert!(debug.contains("eu-west-1"), "still useful: {debug}");
+    }
+
+    #[test]
+    fn a_connected_client_never_shows_the_keys() {
+        let settings = AwsSettings {
+            region: Some("eu-west-1".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            credentials: Some(StaticCredentials {
+                access_key_id: "AKIA-client-debug-id".into(),
+                secret_access_key: "client-debug-secret-key".into(),
+                session_token: Some("client-debug-session-token".into()),
+            }),
+            ..AwsSettings::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Connecting only builds the client: nothing is sent to the endpoint.
+        let ec2 = runtime.block_on(Ec2::connect(&settings)).unwrap();
+        let debug = format!("{ec2:?} {ec2:#?}");
+        for secret in [
+            "AKIA-client-debug-id",
+            "client-debug-secret-key",
+            "client-debug-session-token",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
     }
 }
