@@ -435,7 +435,60 @@ fn draining_and_re_enabling_under_load_fails_no_get_and_no_post() {
     );
     assert_eq!(tally.failed, 0, "failed: {:?}", tally.samples);
     assert!(tally.requests > 300, "{tally:?}");
+    // Resends happen only at the instant an old worker closes idle connections: a few
+    // per reload, never a share of the traffic.
+    assert!(resent * 100 < tally.requests, "{resent} resent of {}", tally.requests);
     for server in &servers {
         assert!(tally.bodies.contains_key(&server.name), "{tally:?}");
+    }
+}
+
+#[test]
+fn a_backend_that_refuses_connections_fails_no_get_and_no_post() {
+    // An instance being restarted without a drain: its port refuses. Nothing was sent,
+    // so nginx passes GETs and POSTs alike to the next backend.
+    let servers = backends(2);
+    let mut running = Running::start(&[&servers[0], &servers[1]]);
+    let dead = loopback(free_port()).to_string();
+    let upstream = &mut running.config.site.upstreams[0];
+    upstream.backends.push(Backend::up(&dead));
+    // Never skipped as failed: every third request meets the refusing port first.
+    upstream.max_fails = 0;
+    assert!(
+        running
+            .nginx
+            .apply(&running.rendered(), TIMEOUT)
+            .unwrap()
+            .reloaded
+    );
+    let load = MixedLoad::start(
+        running.config.site.listen,
+        "/votes",
+        4,
+        Duration::from_secs(120),
+        |s, b| s == 200 && b.starts_with("backend-"),
+    );
+    let before = servers.iter().map(HttpBackend::requests).sum::<u64>();
+    wait_until("600 requests through nginx", TIMEOUT, || {
+        servers.iter().map(HttpBackend::requests).sum::<u64>() > before + 600
+    })
+    .unwrap();
+    let MixedTally { tally, .. } = load.stop();
+    assert_eq!(tally.failed, 0, "failed: {:?}", tally.samples);
+    let log = std::fs::read_to_string(running.nginx.layout.error_log()).unwrap();
+    let refused = log
+        .lines()
+        .filter(|l| l.contains("Connection refused") && l.contains(&dead))
+        .count();
+    assert!(
+        refused > 100,
+        "the dead backend was tried: {refused} refusals"
+    );
+    for method in ["\"GET /votes", "\"POST /votes"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("Connection refused") && l.contains(method)),
+            "{method} was passed on after a refusal"
+        );
     }
 }
