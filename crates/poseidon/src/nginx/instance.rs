@@ -127,22 +127,28 @@ impl Nginx {
             return Ok(applied);
         }
         applied.old_workers = procs::children(master.pid);
-        if let Err(e) = self.reload(master, rendered, &applied.old_workers, timeout) {
-            let restored = match &before {
-                Some(text) if changed => files::write_atomic(&conf, text.as_bytes(), 0o644)
-                    .map(|()| format!("; the previous {} was put back", conf.display()))
-                    .unwrap_or_else(|e| {
-                        format!("; putting the previous {} back failed: {e}", conf.display())
-                    }),
-                _ => String::new(),
-            };
-            return Err(match e {
-                NginxError::ReloadNotConfirmed(mut unconfirmed) => {
-                    unconfirmed.restored = restored;
-                    NginxError::ReloadNotConfirmed(unconfirmed)
+        match self.reload(master, rendered, &applied.old_workers, timeout) {
+            Ok(()) => {}
+            // The new generation answers, only old workers were slow to be told: the new
+            // file is what serves.
+            Err(e @ NginxError::Timeout { .. }) => return Err(e),
+            // nginx kept the previous configuration (or was never signalled): the previous
+            // file goes back, so that the file on disk is what serves and the next run
+            // tries again.
+            Err(mut e) => {
+                if let (Some(text), true) = (&before, changed) {
+                    let restored = match files::write_atomic(&conf, text.as_bytes(), 0o644) {
+                        Ok(()) => format!("; the previous {} was put back", conf.display()),
+                        Err(e) => {
+                            format!("; putting the previous {} back failed: {e}", conf.display())
+                        }
+                    };
+                    if let NginxError::ReloadNotConfirmed(unconfirmed) = &mut e {
+                        unconfirmed.restored = restored;
+                    }
                 }
-                other => other,
-            });
+                return Err(e);
+            }
         }
         applied.reloaded = true;
         Ok(applied)
