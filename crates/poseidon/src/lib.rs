@@ -11,6 +11,7 @@
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
 //! - [`lock`]: kernel file locks that name their holder (the hook, `war`).
 //! - `nginx` (feature `nginx`): upstreams, `nginx -t`, confirmed reloads, drains.
+//! - [`release`]: the release record; artifacts and releases on a host (feature `release`).
 //! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
@@ -28,6 +29,7 @@ pub mod nginx;
 #[doc(hidden)]
 pub mod pause;
 pub mod provision;
+pub mod release;
 pub mod service;
 #[cfg(test)]
 mod testing;

@@ -1,12 +1,11 @@
-//! The release record on the target: which WAR went live when, by whom, after what.
-//! Written atomically (temporary file, fsync, rename).
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! The WAR deployment's release record: [`crate::release::record`]'s, with the WAR's
+//! entry type (its schema version a field of its own). The file format is unchanged.
 
 use serde::{Deserialize, Serialize};
 
 use super::WarError;
+use crate::release::ReleaseError;
+use crate::release::record::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
@@ -28,63 +27,106 @@ pub struct Release {
     pub schema_version: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    pub context: String,
-    pub releases: Vec<Release>,
+impl Entry for Release {
+    fn id(&self) -> &str {
+        &self.version
+    }
+    fn state(&self) -> &str {
+        &self.state
+    }
+    fn set_state(&mut self, state: &str) {
+        state.clone_into(&mut self.state);
+    }
+    fn set_failure(&mut self, failure: String) {
+        self.failure = Some(failure);
+    }
+    /// Only our padded versions count: a version deployed by hand is not ours.
+    fn number(&self) -> Option<u64> {
+        super::version::parse(&self.version)
+    }
 }
 
-impl Record {
-    pub fn path(dir: &Path, context: &str) -> PathBuf {
-        let name = if context.is_empty() { "ROOT" } else { context };
-        dir.join(format!("{}.releases.json", name.replace('/', "#")))
-    }
+pub type Record = crate::release::record::Record<Release>;
 
-    pub fn load(dir: &Path, context: &str) -> Result<Record, WarError> {
-        let path = Record::path(dir, context);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| WarError::BadRecord {
-                path,
-                reason: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Record {
-                context: context.to_owned(),
-                releases: Vec::new(),
-            }),
-            Err(e) => Err(WarError::io(&path, e)),
+impl From<ReleaseError> for WarError {
+    fn from(e: ReleaseError) -> Self {
+        match e {
+            ReleaseError::Io { path, cause, .. } => WarError::Io { path, cause },
+            ReleaseError::BadRecord { path, reason } => WarError::BadRecord { path, reason },
+            // The record raises only the two above.
+            other => WarError::BadRecord {
+                path: Default::default(),
+                reason: other.to_string(),
+            },
         }
     }
+}
 
-    pub fn save(&self, dir: &Path) -> Result<(), WarError> {
-        let path = Record::path(dir, &self.context);
-        let mut text = serde_json::to_vec_pretty(self).unwrap_or_default();
-        // A text file ends with a newline (`cat`, `tail`, diffs).
-        let _ = writeln!(text);
-        crate::files::write_atomic(&path, &text, 0o644).map_err(|e| WarError::io(&path, e))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as `war` wrote it before the record moved to `release`, every field used.
+    const BEFORE: &str = r#"{
+  "context": "shop/api",
+  "releases": [
+    {
+      "version": "000001",
+      "sha256": "ab",
+      "deployed_at": "2026-11-30T10:00:00Z",
+      "by": "ci",
+      "previous": null,
+      "state": "superseded",
+      "schema_version": "5"
+    },
+    {
+      "version": "000002",
+      "sha256": "cd",
+      "deployed_at": "2026-11-30T11:00:00Z",
+      "by": "ci",
+      "previous": "000001",
+      "state": "rolled_back",
+      "failure": "live at http://x/health: 500",
+      "schema_version": "6"
+    },
+    {
+      "version": "by-hand",
+      "sha256": "ef",
+      "deployed_at": "2026-11-30T12:00:00Z",
+      "by": "ops",
+      "previous": "000001",
+      "state": "live"
+    }
+  ]
+}
+"#;
+
+    #[test]
+    fn records_on_hosts_load_and_save_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("shop#api.releases.json"), BEFORE).unwrap();
+        let record = Record::load(dir.path(), "shop/api").unwrap();
+        assert_eq!(record.releases[1].schema_version.as_deref(), Some("6"));
+        assert_eq!(record.live().unwrap().version, "by-hand");
+        // A version deployed by hand is not one of our numbers.
+        assert_eq!(record.last_number(), 2);
+        record.save(dir.path()).unwrap();
+        let after = std::fs::read_to_string(dir.path().join("shop#api.releases.json")).unwrap();
+        assert_eq!(after, BEFORE);
+        // The shared record reads it too, the schema version among its extra fields.
+        let shared = crate::release::Record::<crate::release::Release>::parse(BEFORE).unwrap();
+        assert_eq!(shared.releases[1].extra["schema_version"], "6");
+        assert_eq!(String::from_utf8(shared.to_text()).unwrap(), BEFORE);
     }
 
-    pub fn live(&self) -> Option<&Release> {
-        self.releases.iter().rev().find(|r| r.state == "live")
-    }
-
-    pub fn set_state(&mut self, version: &str, state: &str) {
-        for release in self.releases.iter_mut().filter(|r| r.version == version) {
-            release.state = state.to_owned();
-        }
-    }
-
-    pub fn set_failure(&mut self, version: &str, failure: String) {
-        for release in self.releases.iter_mut().filter(|r| r.version == version) {
-            release.failure = Some(failure.clone());
-        }
-    }
-
-    /// The highest release number ever recorded.
-    pub fn last_number(&self) -> u64 {
-        self.releases
-            .iter()
-            .filter_map(|r| super::version::parse(&r.version))
-            .max()
-            .unwrap_or(0)
+    #[test]
+    fn a_broken_record_is_a_war_error_naming_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ROOT.releases.json"), "[").unwrap();
+        let err: WarError = Record::load(dir.path(), "").unwrap_err().into();
+        assert!(
+            matches!(&err, WarError::BadRecord { path, .. } if path.ends_with("ROOT.releases.json")),
+            "{err}"
+        );
     }
 }
