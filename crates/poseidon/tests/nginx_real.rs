@@ -95,6 +95,18 @@ fn answers(running: &Running, n: usize) -> std::collections::BTreeMap<String, us
     seen
 }
 
+/// An error with its causes, as the edge prints it.
+fn anyhow_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn backends(n: usize) -> Vec<HttpBackend> {
     (0..n)
         .map(|i| HttpBackend::start(&format!("backend-{}", (b'a' + i as u8) as char)).unwrap())
@@ -128,6 +140,22 @@ fn requests_reach_every_backend_and_ensure_and_stop_are_idempotent() {
         std::fs::metadata(&conf).unwrap().modified().unwrap(),
         written
     );
+
+    // One change at a time: while another run holds the instance's lock, a change waits
+    // at most its timeout and names the holder.
+    let held = poseidon::lock::FileLock::take(
+        &running.nginx.layout.lock(),
+        "the test",
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let busy = running
+        .nginx
+        .apply(&rendered, Duration::from_millis(300))
+        .unwrap_err();
+    assert!(matches!(busy, NginxError::Busy { .. }), "{busy}");
+    assert!(anyhow_chain(&busy).contains("the test"), "{busy}");
+    drop(held);
 
     // The whole instance lives in its prefix.
     let prefix = &running.nginx.layout.prefix;
@@ -437,7 +465,11 @@ fn draining_and_re_enabling_under_load_fails_no_get_and_no_post() {
     assert!(tally.requests > 300, "{tally:?}");
     // Resends happen only at the instant an old worker closes idle connections: a few
     // per reload, never a share of the traffic.
-    assert!(resent * 100 < tally.requests, "{resent} resent of {}", tally.requests);
+    assert!(
+        resent * 100 < tally.requests,
+        "{resent} resent of {}",
+        tally.requests
+    );
     for server in &servers {
         assert!(tally.bodies.contains_key(&server.name), "{tally:?}");
     }

@@ -45,6 +45,10 @@ impl Layout {
     pub fn access_log(&self) -> PathBuf {
         self.prefix.join("logs/access.log")
     }
+    /// The lock of every change (`poseidon::lock`; not nginx's own lock file).
+    pub fn lock(&self) -> PathBuf {
+        self.prefix.join("poseidon.lock")
+    }
     pub fn temp(&self) -> PathBuf {
         self.prefix.join("temp")
     }

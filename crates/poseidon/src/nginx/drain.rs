@@ -36,6 +36,8 @@ impl Nginx {
         timeout: Duration,
     ) -> Result<Switched, NginxError> {
         let started = Instant::now();
+        // Held until the old workers have exited: one change at a time, the wait included.
+        let _lock = self.lock(&format!("drain {backend} of {upstream}"), timeout)?;
         let applied = self.switch(config, upstream, backend, BackendState::Down, timeout)?;
         let waiting_for = if applied.reloaded {
             applied.old_workers.clone()
@@ -76,6 +78,7 @@ impl Nginx {
         backend: &str,
         timeout: Duration,
     ) -> Result<Switched, NginxError> {
+        let _lock = self.lock(&format!("enable {backend} of {upstream}"), timeout)?;
         let applied = self.switch(config, upstream, backend, BackendState::Up, timeout)?;
         Ok(Switched {
             applied,
@@ -105,7 +108,7 @@ impl Nginx {
                         prefix: self.layout.prefix.clone(),
                     });
                 }
-                self.apply(&rendered, timeout)
+                self.apply_locked(&rendered, timeout)
             });
         if result.is_err() {
             *config = before;

@@ -39,6 +39,13 @@ pub enum NginxError {
         #[source]
         source: std::io::Error,
     },
+    /// Another run changes this instance (one change at a time per prefix).
+    #[error("waiting for the other change of nginx in {prefix}: {source}")]
+    Busy {
+        prefix: PathBuf,
+        #[source]
+        source: crate::lock::LockError,
+    },
     #[error("running {program}: {source}")]
     Spawn {
         program: String,

@@ -14,6 +14,7 @@ use super::error::{NginxError, Unconfirmed};
 use super::procs::{self, Process};
 use super::status;
 use crate::files;
+use crate::lock::FileLock;
 use crate::service::{self, DirectStart, Probe};
 
 /// How often a condition on nginx is looked at again.
@@ -97,6 +98,27 @@ impl Nginx {
     /// did not take effect puts the previous file back and fails. The same text with
     /// nginx already answering its generation changes nothing.
     pub fn apply(&self, rendered: &Rendered, timeout: Duration) -> Result<Applied, NginxError> {
+        let _lock = self.lock("apply a configuration", timeout)?;
+        self.apply_locked(rendered, timeout)
+    }
+
+    /// One change at a time per instance: another run's reload in the middle of this
+    /// one's would confirm, or restore, the wrong generation. Waits at most `timeout`.
+    pub(crate) fn lock(&self, what: &str, timeout: Duration) -> Result<FileLock, NginxError> {
+        self.make_directories()?;
+        FileLock::take(&self.layout.lock(), &format!("nginx: {what}"), timeout).map_err(|source| {
+            NginxError::Busy {
+                prefix: self.layout.prefix.clone(),
+                source,
+            }
+        })
+    }
+
+    pub(crate) fn apply_locked(
+        &self,
+        rendered: &Rendered,
+        timeout: Duration,
+    ) -> Result<Applied, NginxError> {
         let conf = self.layout.conf();
         self.make_directories()?;
         let before = match std::fs::read_to_string(&conf) {
@@ -161,7 +183,8 @@ impl Nginx {
         rendered: &Rendered,
         timeout: Duration,
     ) -> Result<Ensured, NginxError> {
-        let applied = self.apply(rendered, timeout)?;
+        let _lock = self.lock("ensure it runs", timeout)?;
+        let applied = self.apply_locked(rendered, timeout)?;
         if let Some(master) = self.master() {
             return Ok(Ensured {
                 started: false,
@@ -210,6 +233,10 @@ impl Nginx {
     /// Stops the instance gracefully (SIGQUIT: requests in flight are finished) and waits
     /// at most `timeout` for the master to exit. Returns whether it was running.
     pub fn stop(&self, timeout: Duration) -> Result<bool, NginxError> {
+        let Some(_) = self.master() else {
+            return Ok(false);
+        };
+        let _lock = self.lock("stop", timeout)?;
         let Some(master) = self.master() else {
             return Ok(false);
         };
