@@ -43,6 +43,9 @@ fn build_of(source: &Path, out: &Path) -> Build {
     build
 }
 
+/// Nothing else takes these hosts' locks: a wait would be a bug.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn host_abi() -> String {
     Runtime::of("node").unwrap().abi
 }
@@ -225,7 +228,8 @@ fn an_engines_node_the_target_does_not_satisfy_fails_before_npm_runs() {
 #[test]
 fn releases_unpack_once_and_instances_switch_and_prune_spares_what_they_point_to() {
     let root = tempfile::tempdir().unwrap();
-    let host = Host::new(root.path());
+    let unlocked = Host::new(root.path());
+    let host = unlocked.lock(LOCK_TIMEOUT).unwrap();
     let abi = host_abi();
     let ids: Vec<String> = three_releases()
         .artifacts
@@ -309,8 +313,27 @@ fn releases_unpack_once_and_instances_switch_and_prune_spares_what_they_point_to
         .collect();
     assert_eq!(beside.len(), 2, "{beside:?}");
 
+    // One run at a time changes a host: a second waits, and gives up naming the first.
+    let err = Host::new(root.path())
+        .lock(Duration::from_millis(200))
+        .unwrap_err();
+    assert!(matches!(err, ReleaseError::Busy { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+
+    // What a killed install left is swept by the next prune.
+    fs::create_dir_all(
+        root.path()
+            .join("releases/.unpack-killed-x1y2z3/node_modules"),
+    )
+    .unwrap();
+
     // keep_releases 1: the newest stays, and so does every release an instance points to.
     assert_eq!(host.prune(1).unwrap(), Vec::<String>::new());
+    assert!(!root.path().join("releases/.unpack-killed-x1y2z3").exists());
     host.point(3002, &ids[2], &abi).unwrap();
     host.point(3002, &ids[1], &abi).unwrap();
     // 3001: current 1, previous 0; 3002: current 1, previous 2. Nothing to remove yet.
@@ -376,7 +399,8 @@ fn repacked(n: usize, path: &Path, edit: impl Fn(&mut Manifest)) -> String {
 #[test]
 fn a_rollback_to_a_release_built_for_another_abi_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::new(&dir.path().join("host"));
+    let unlocked = Host::new(&dir.path().join("host"));
+    let host = unlocked.lock(LOCK_TIMEOUT).unwrap();
     let abi = host_abi();
     let old_path = dir.path().join("old.tar.gz");
     let old_sha = repacked(0, &old_path, |m| {
@@ -433,7 +457,11 @@ fn corrupt_truncated_or_unexpected_artifacts_are_refused_with_nothing_unpacked()
     let artifact = Artifact::open(&changing, &sha256).unwrap();
     fs::write(&changing, &flipped).unwrap();
     let root = dir.path().join("host");
-    let err = Host::new(&root).install(&artifact).unwrap_err();
+    let err = Host::new(&root)
+        .lock(LOCK_TIMEOUT)
+        .unwrap()
+        .install(&artifact)
+        .unwrap_err();
     assert!(
         matches!(
             err,

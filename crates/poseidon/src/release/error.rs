@@ -80,6 +80,14 @@ pub enum ReleaseError {
         release_node: String,
         host_abi: String,
     },
+    #[error(
+        "another run is changing the releases under {root} ({holder}); gave up after {waited_secs} s"
+    )]
+    Busy {
+        root: PathBuf,
+        holder: String,
+        waited_secs: u64,
+    },
     #[error("nothing to roll back to: {0}")]
     NoPrevious(String),
     #[error("{0:?} is not a release id (letters, digits, `.`, `_`, `-`; not starting with `.`)")]

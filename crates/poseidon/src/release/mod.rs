@@ -44,4 +44,4 @@ pub use build::{Build, Built, NOT_SOURCE, artifact_path, build};
 #[cfg(feature = "release")]
 pub use manifest::Manifest;
 #[cfg(feature = "release")]
-pub use store::{Host, INSTALLED, Install, Installed, Switch, check_abi};
+pub use store::{Host, INSTALLED, Install, Installed, Locked, Switch, check_abi};

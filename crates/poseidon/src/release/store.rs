@@ -7,6 +7,7 @@
 //! <root>/instances/<port>/previous -> ../../releases/<id>   what it ran before
 //! ```
 //!
+//! Changes happen only while the host's lock is held ([`Host::lock`] → [`Locked`]).
 //! A release appears whole or not at all (unpacked into a hidden directory, renamed),
 //! and a pointer changes in one rename (a new link under a temporary name, renamed over
 //! the old), so that an instance started at any moment runs one complete release, and
@@ -15,6 +16,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,7 @@ use super::artifact::Artifact;
 use super::manifest::{Manifest, check_id};
 use super::tree;
 use super::unpack;
+use crate::lock::{FileLock, LockError};
 
 /// The host's file beside each release tree, left out of its tree hash.
 pub const INSTALLED: &str = ".poseidon-release.json";
@@ -75,6 +78,115 @@ impl Host {
         self.root.join("instances").join(instance.to_string())
     }
 
+    /// The installed releases, oldest first.
+    pub fn releases(&self) -> Result<Vec<Installed>, ReleaseError> {
+        let dir = self.root.join("releases");
+        let listing = match fs::read_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(ReleaseError::io("listing", &dir)(e)),
+        };
+        let mut releases = Vec::new();
+        for item in listing {
+            let item = item.map_err(ReleaseError::io("listing", &dir))?;
+            // Hidden: an unpack under way or killed, never a release.
+            if item.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            releases.push(self.installed(&item.file_name().to_string_lossy())?);
+        }
+        releases.sort_by_key(|r| r.sequence);
+        Ok(releases)
+    }
+
+    /// What the host recorded of release `id`.
+    pub fn installed(&self, id: &str) -> Result<Installed, ReleaseError> {
+        check_id(id)?;
+        let file = self.release_dir(id).join(INSTALLED);
+        let text = match fs::read(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ReleaseError::UnknownRelease {
+                    id: id.to_owned(),
+                    path: file,
+                });
+            }
+            Err(e) => return Err(ReleaseError::io("reading", &file)(e)),
+        };
+        serde_json::from_slice(&text).map_err(|e| ReleaseError::BadRecord {
+            path: file,
+            reason: e.to_string(),
+        })
+    }
+
+    fn last_sequence(&self) -> Result<u64, ReleaseError> {
+        Ok(self.releases()?.last().map_or(0, |r| r.sequence))
+    }
+
+    /// The release instance `instance` runs (its `current` pointer).
+    pub fn current(&self, instance: u16) -> Result<Option<String>, ReleaseError> {
+        self.pointer(instance, "current")
+    }
+
+    /// The release instance `instance` ran before (its `previous` pointer).
+    pub fn previous(&self, instance: u16) -> Result<Option<String>, ReleaseError> {
+        self.pointer(instance, "previous")
+    }
+
+    fn pointer(&self, instance: u16, name: &str) -> Result<Option<String>, ReleaseError> {
+        let link = self.instance_dir(instance).join(name);
+        match fs::read_link(&link) {
+            Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ReleaseError::io("reading the pointer", link)(e)),
+        }
+    }
+
+    /// Takes the host's lock (`<root>/.lock`, a [`FileLock`]: it dies with its process),
+    /// waiting at most `timeout`: every change goes through the [`Locked`] host, so that
+    /// a prune never removes what another run is about to point to.
+    pub fn lock(&self, timeout: Duration) -> Result<Locked<'_>, ReleaseError> {
+        fs::create_dir_all(&self.root).map_err(ReleaseError::io("creating", &self.root))?;
+        let path = self.root.join(".lock");
+        let what = format!("changing the releases under {}", self.root.display());
+        match FileLock::take(&path, &what, timeout) {
+            Ok(lock) => {
+                if let Some(stale) = lock.stale() {
+                    tracing::warn!(
+                        "a run on {} ({stale}) died holding its lock",
+                        self.root.display()
+                    );
+                }
+                Ok(Locked {
+                    host: self,
+                    _lock: lock,
+                })
+            }
+            Err(LockError::Busy { holder, waited, .. }) => Err(ReleaseError::Busy {
+                root: self.root.clone(),
+                holder,
+                waited_secs: waited.as_secs(),
+            }),
+            Err(LockError::Io { path, cause }) => Err(ReleaseError::io("locking", path)(cause)),
+        }
+    }
+}
+
+/// The host while this process holds its lock: the only way to change its releases.
+#[derive(Debug)]
+pub struct Locked<'a> {
+    host: &'a Host,
+    _lock: FileLock,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        self.host
+    }
+}
+
+impl Locked<'_> {
     /// Unpacks a checked artifact as `releases/<id>`, unless it is there already with the
     /// same tree (then nothing is written).
     pub fn install(&self, artifact: &Artifact) -> Result<Install, ReleaseError> {
@@ -167,70 +279,6 @@ impl Host {
         }
     }
 
-    /// The installed releases, oldest first.
-    pub fn releases(&self) -> Result<Vec<Installed>, ReleaseError> {
-        let dir = self.root.join("releases");
-        let listing = match fs::read_dir(&dir) {
-            Ok(listing) => listing,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(ReleaseError::io("listing", &dir)(e)),
-        };
-        let mut releases = Vec::new();
-        for item in listing {
-            let item = item.map_err(ReleaseError::io("listing", &dir))?;
-            // Hidden: an unpack under way or killed, never a release.
-            if item.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            releases.push(self.installed(&item.file_name().to_string_lossy())?);
-        }
-        releases.sort_by_key(|r| r.sequence);
-        Ok(releases)
-    }
-
-    /// What the host recorded of release `id`.
-    pub fn installed(&self, id: &str) -> Result<Installed, ReleaseError> {
-        check_id(id)?;
-        let file = self.release_dir(id).join(INSTALLED);
-        let text = match fs::read(&file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ReleaseError::UnknownRelease {
-                    id: id.to_owned(),
-                    path: file,
-                });
-            }
-            Err(e) => return Err(ReleaseError::io("reading", &file)(e)),
-        };
-        serde_json::from_slice(&text).map_err(|e| ReleaseError::BadRecord {
-            path: file,
-            reason: e.to_string(),
-        })
-    }
-
-    fn last_sequence(&self) -> Result<u64, ReleaseError> {
-        Ok(self.releases()?.last().map_or(0, |r| r.sequence))
-    }
-
-    /// The release instance `instance` runs (its `current` pointer).
-    pub fn current(&self, instance: u16) -> Result<Option<String>, ReleaseError> {
-        self.pointer(instance, "current")
-    }
-
-    /// The release instance `instance` ran before (its `previous` pointer).
-    pub fn previous(&self, instance: u16) -> Result<Option<String>, ReleaseError> {
-        self.pointer(instance, "previous")
-    }
-
-    fn pointer(&self, instance: u16, name: &str) -> Result<Option<String>, ReleaseError> {
-        let link = self.instance_dir(instance).join(name);
-        match fs::read_link(&link) {
-            Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ReleaseError::io("reading the pointer", link)(e)),
-        }
-    }
-
     /// Points `instance` at release `id` (installed, built for `host_abi`); what it ran
     /// becomes its `previous`. Nothing changes when it runs `id` already.
     pub fn point(&self, instance: u16, id: &str, host_abi: &str) -> Result<Switch, ReleaseError> {
@@ -270,6 +318,7 @@ impl Host {
     /// instance points to (current or previous: a rollback must stay possible). Returns
     /// the ids removed.
     pub fn prune(&self, keep: usize) -> Result<Vec<String>, ReleaseError> {
+        self.sweep()?;
         let pointed = self.pointed()?;
         let releases = self.releases()?;
         let excess = releases.len().saturating_sub(keep);
@@ -289,6 +338,24 @@ impl Host {
             removed.push(id.clone());
         }
         Ok(removed)
+    }
+
+    /// Removes what killed installs and prunes left (hidden directories in `releases/`):
+    /// under the lock, none of them belongs to a run still going.
+    fn sweep(&self) -> Result<(), ReleaseError> {
+        let dir = self.root.join("releases");
+        let Ok(listing) = fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for item in listing {
+            let item = item.map_err(ReleaseError::io("listing", &dir))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".unpack-") || name.starts_with(".remove-") {
+                fs::remove_dir_all(item.path())
+                    .map_err(ReleaseError::io("removing", item.path()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Every release some instance's `current` or `previous` names.
