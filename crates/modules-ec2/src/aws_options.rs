@@ -3,11 +3,11 @@
 
 use poseidon::provision::{AwsSettings, StaticCredentials};
 use poseidon_harness::{InvalidOption, Secret, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `region`, `profile`, `endpoint_url`, `access_key`, `secret_key`, `session_token`,
 /// `aws_max_attempts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsOptions {
     #[serde(alias = "aws_region")]

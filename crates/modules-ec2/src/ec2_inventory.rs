@@ -9,21 +9,21 @@ use poseidon::inventory::write::write_if_changed;
 use poseidon::inventory::{AddressKind, Inventory, InventoryOptions, file_sd};
 use poseidon::provision::{self, AwsSettings, Ec2};
 use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::aws_options::{AWS_SECRET_OPTIONS, AwsOptions, runtime};
 
 pub struct Ec2Inventory;
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatArg {
     Yaml,
     Ini,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum AddressArg {
     #[default]
@@ -32,7 +32,7 @@ pub enum AddressArg {
 }
 
 /// The options, as the task writes them (see `ec2_inventory.yml` for their documentation).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     project: String,

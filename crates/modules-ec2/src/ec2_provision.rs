@@ -11,7 +11,7 @@ use poseidon::provision::{
     WaitOptions,
 };
 use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -19,7 +19,7 @@ use crate::aws_options::{AWS_SECRET_OPTIONS, AwsOptions, runtime};
 
 pub struct Ec2Provision;
 
-#[derive(Debug, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     #[default]
@@ -27,7 +27,7 @@ pub enum State {
     Absent,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupArgs {
     name: String,
@@ -39,7 +39,7 @@ pub struct SecurityGroupArgs {
     purge_rules: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleArgs {
     #[serde(alias = "proto")]
@@ -52,7 +52,7 @@ pub struct RuleArgs {
     group: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPairArgs {
     name: String,
@@ -60,7 +60,7 @@ pub struct KeyPairArgs {
     private_key_path: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceArgs {
     role: String,
@@ -77,7 +77,7 @@ pub struct InstanceArgs {
 }
 
 /// The options, as the task writes them (see `ec2_provision.yml` for their documentation).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     project: String,

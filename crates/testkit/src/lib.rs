@@ -11,6 +11,7 @@
 //! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
 
 mod ansible;
+mod docs;
 mod fault_proxy;
 mod load;
 mod mariadb_server;
@@ -23,6 +24,7 @@ mod tomcat;
 mod wait;
 
 pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
+pub use docs::option_drift;
 pub use fault_proxy::{FaultProxy, Faults, Injected};
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;

@@ -3,6 +3,7 @@
 //! through real `ansible-playbook` runs. One test binary for all of it.
 
 mod ansible_runs;
+mod docs_defaults;
 mod faults;
 mod input;
 mod inventory;

@@ -33,24 +33,21 @@ pub enum SpecError {
 pub enum NginxError {
     #[error(transparent)]
     Spec(#[from] SpecError),
-    #[error("{doing}: {source}")]
+    #[error("{doing}: {cause}")]
     Io {
         doing: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Another run changes this instance (one change at a time per prefix).
-    #[error("waiting for the other change of nginx in {prefix}: {source}")]
+    #[error("waiting for the other change of nginx in {prefix}: {cause}")]
     Busy {
         prefix: PathBuf,
-        #[source]
-        source: crate::lock::LockError,
+        cause: crate::lock::LockError,
     },
-    #[error("running {program}: {source}")]
+    #[error("running {program}: {cause}")]
     Spawn {
         program: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// `nginx -t` refused the candidate; the live configuration was left as it was.
     #[error(
@@ -121,6 +118,23 @@ impl std::fmt::Display for Unconfirmed {
 impl NginxError {
     pub(crate) fn io(doing: impl Into<String>) -> impl FnOnce(std::io::Error) -> NginxError {
         let doing = doing.into();
-        move |source| NginxError::Io { doing, source }
+        move |source| NginxError::Io {
+            doing,
+            cause: source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOT_FOUND, assert_cause_once, not_found};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        assert_cause_once(
+            &NginxError::io("writing nginx.conf")(not_found()),
+            NOT_FOUND,
+        );
     }
 }

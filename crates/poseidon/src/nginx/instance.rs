@@ -109,7 +109,7 @@ impl Nginx {
         FileLock::take(&self.layout.lock(), &format!("nginx: {what}"), timeout).map_err(|source| {
             NginxError::Busy {
                 prefix: self.layout.prefix.clone(),
-                source,
+                cause: source,
             }
         })
     }
@@ -350,7 +350,7 @@ impl Nginx {
         let program = path_str(&self.binary).to_owned();
         let spawn = |source| NginxError::Spawn {
             program: program.clone(),
-            source,
+            cause: source,
         };
         // Its output goes to a file: a pipe nobody reads while waiting could fill up.
         let mut stderr = tempfile::tempfile().map_err(spawn)?;

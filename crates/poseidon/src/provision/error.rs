@@ -28,11 +28,10 @@ pub enum ProvisionError {
         timeout: Duration,
         pending: Vec<String>,
     },
-    #[error("{action}: {source}")]
+    #[error("{action}: {cause}")]
     Io {
         action: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A failure part-way through applying a plan: what was already done is kept (the
     /// next run continues from it) and said.
@@ -114,5 +113,25 @@ pub(crate) fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
                 .raw_response()
                 .is_some_and(|r| r.status().as_u16() >= 500)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOT_FOUND, assert_cause_once, not_found};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let err = ProvisionError::Io {
+            action: "writing the private key".into(),
+            cause: not_found(),
+        };
+        assert_cause_once(&err, NOT_FOUND);
+        let partial = ProvisionError::Partial {
+            failed: Box::new(err),
+            done: vec!["created group web".into()],
+        };
+        assert_cause_once(&partial, NOT_FOUND);
     }
 }

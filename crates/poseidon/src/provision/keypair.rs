@@ -53,14 +53,14 @@ pub(super) async fn create_key(
     let name = &spec.key_pair.name;
     let claim = ClaimedKeyFile::claim(path).map_err(|source| ProvisionError::Io {
         action: format!("creating the private key file {}", path.display()),
-        source,
+        cause: source,
     })?;
     let material = create_pair(ec2, spec).await?;
     if let Err(source) = claim.fill(&material) {
         let _ = ec2.client.delete_key_pair().key_name(name).send().await;
         return Err(ProvisionError::Io {
             action: format!("writing the private key of '{name}' to {}", path.display()),
-            source,
+            cause: source,
         });
     }
     Ok(())

@@ -68,7 +68,7 @@ async fn teardown_steps(
             Err(source) => {
                 return Err(ProvisionError::Io {
                     action: format!("removing the private key {}", path.display()),
-                    source,
+                    cause: source,
                 });
             }
         }
