@@ -50,6 +50,9 @@ install_nginx_without_starting_it() {
   if command -v update-rc.d >/dev/null; then $sudo update-rc.d nginx disable >/dev/null 2>&1 || true; fi
 }
 install_nginx_without_starting_it
+# Node.js and npm for the sample application (examples/checkbox, engines.node >= 20): the
+# project's machines come with Node.js 20; Debian's own package is the fallback.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
 
 # Rust: the musl target for module binaries; fall back to the host target where it
 # cannot be added (the build script says so).
