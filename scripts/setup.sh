@@ -28,12 +28,14 @@ apt_install() {
 # python3-venv where the python is Debian's.
 apt_install redis-server mariadb-server mariadb-client tomcat10 tomcat10-admin libmariadb-java git openssl openssh-server openssh-client musl-tools
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
-# nginx: tests and the local default run instances of their own (own prefix, loopback
-# ports). Debian's postinst would start the system nginx on port 80: the install runs
-# under a policy-rc.d that refuses every start (exit 101; one already there is put back
-# after), and the system service is left disabled.
-install_nginx_without_starting_it() {
-  dpkg-query -W -f='${Status}' nginx 2>/dev/null | grep -q "install ok installed" && return 0
+# nginx and supervisor: tests and the local default run instances of their own (own
+# prefix or state directory, loopback ports). Debian's postinst would start the system
+# nginx on port 80, or the system supervisord: the install runs under a policy-rc.d that
+# refuses every start (exit 101; one already there is put back after), and the system
+# service is left disabled.
+install_without_starting_it() {
+  local pkg=$1
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && return 0
   local sudo="" policy=/usr/sbin/policy-rc.d saved=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   if [ -e "$policy" ]; then
@@ -43,13 +45,14 @@ install_nginx_without_starting_it() {
   printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
   $sudo chmod 755 "$policy"
   local status=0
-  apt_install nginx || status=$?
+  apt_install "$pkg" || status=$?
   if [ -n "$saved" ]; then $sudo cp -p "$saved" "$policy"; rm -f "$saved"; else $sudo rm -f "$policy"; fi
   [ "$status" -eq 0 ] || return "$status"
-  if command -v systemctl >/dev/null; then $sudo systemctl disable nginx >/dev/null 2>&1 || true; fi
-  if command -v update-rc.d >/dev/null; then $sudo update-rc.d nginx disable >/dev/null 2>&1 || true; fi
+  if command -v systemctl >/dev/null; then $sudo systemctl disable "$pkg" >/dev/null 2>&1 || true; fi
+  if command -v update-rc.d >/dev/null; then $sudo update-rc.d "$pkg" disable >/dev/null 2>&1 || true; fi
 }
-install_nginx_without_starting_it
+install_without_starting_it nginx
+install_without_starting_it supervisor
 # Node.js and npm for the sample application (examples/checkbox, engines.node >= 20): the
 # project's machines come with Node.js 20; Debian's own package is the fallback.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi

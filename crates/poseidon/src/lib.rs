@@ -7,6 +7,7 @@
 //! - `hook` (feature `hook`): push to deploy, the git hook.
 //! - [`provision`]: EC2 fleets (planning always; the AWS side with feature `ec2`).
 //! - [`service`]: services started directly where no service manager runs.
+//! - [`supervise`]: app instances under a supervisord of Poseidon's own, or systemd units.
 //! - [`files`]: whole files written atomically and only when they differ.
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
 //! - [`lock`]: kernel file locks that name their holder (the hook, `war`).
@@ -31,6 +32,7 @@ pub mod pause;
 pub mod provision;
 pub mod release;
 pub mod service;
+pub mod supervise;
 #[cfg(test)]
 mod testing;
 #[cfg(feature = "war")]
