@@ -68,20 +68,11 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// Through nginx, which must answer.
 fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut response = agent
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    (
-        response.status().as_u16(),
-        response.body_mut().read_to_string().unwrap(),
-    )
+    let (status, body) = poseidon_testkit::http_get(url);
+    assert_ne!(status, 0, "GET {url}: {body}");
+    (status, body)
 }
 
 /// The names that answered `n` GETs of `/`.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use poseidon::war::{self, HealthCheck, Manager, Source, Target, WarSpec};
-use poseidon_testkit::{Load, MANAGER_USER, TomcatServer, WarKind, build_war};
+use poseidon_testkit::{Load, MANAGER_USER, TomcatServer, WarKind, build_war, http_get};
 
 const PASSWORD: &str = "bench-manager-pw";
 const ROUNDS: usize = 3;
@@ -127,17 +127,7 @@ fn measure(mode: &str, candidate: bool) -> Figures {
     std::thread::sleep(Duration::from_secs(2));
     let tally = load.stop();
     assert!(failed.is_err());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let body = agent
-        .get(&tomcat.url("/app/health"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let (_, body) = http_get(&tomcat.url("/app/health"));
     assert_eq!(
         body.trim(),
         live,

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use poseidon::war::{self, HealthCheck, Manager, Record, Source, Target, WarError, WarSpec};
-use poseidon_testkit::{Load, MANAGER_USER, TomcatServer, WarKind, build_war, wait_until};
+use poseidon_testkit::{
+    Load, MANAGER_USER, TomcatServer, WarKind, build_war, http_get as get, wait_until,
+};
 
 const PASSWORD: &str = "m@nager-pw-war";
 /// Long enough that a gate ended by a definite failure is told apart from a timeout.
@@ -68,21 +70,6 @@ fn prepare(spec: &WarSpec) -> Result<war::Prepared, WarError> {
 
 fn deploy(spec: &WarSpec) -> Result<war::Report, WarError> {
     war::deploy(spec, &prepare(spec)?)
-}
-
-fn get(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    match agent.get(url).call() {
-        Ok(mut r) => (
-            r.status().as_u16(),
-            r.body_mut().read_to_string().unwrap_or_default(),
-        ),
-        Err(e) => (0, e.to_string()),
-    }
 }
 
 struct Wars {

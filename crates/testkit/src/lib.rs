@@ -13,6 +13,7 @@
 mod ansible;
 mod docs;
 mod fault_proxy;
+mod http;
 mod load;
 mod mariadb_server;
 mod module_binaries;
@@ -26,6 +27,7 @@ mod wait;
 pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
 pub use docs::option_drift;
 pub use fault_proxy::{FaultProxy, Faults, Injected};
+pub use http::http_get;
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
 pub use module_binaries::{

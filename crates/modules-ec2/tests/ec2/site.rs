@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use poseidon_testkit::{
     Ansible, Collection, MariaDbServer, MotoServer, PlaybookRun, RedisServer, SshServer, WarKind,
-    build_war, free_port, repo_root,
+    build_war, free_port, http_get, repo_root,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -131,19 +131,11 @@ impl Site {
     }
 
     fn get(&self, path: &str) -> String {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        agent
-            .get(format!(
-                "http://127.0.0.1:{}/itrust{path}",
-                self.tomcat_port
-            ))
-            .call()
-            .map(|mut r| r.body_mut().read_to_string().unwrap_or_default())
-            .unwrap_or_else(|e| e.to_string())
+        http_get(&format!(
+            "http://127.0.0.1:{}/itrust{path}",
+            self.tomcat_port
+        ))
+        .1
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Stdio};
 
-use poseidon_testkit::{MANAGER_USER, TomcatServer, WarKind, build_war};
+use poseidon_testkit::{MANAGER_USER, TomcatServer, WarKind, build_war, http_get};
 use serde_json::Value;
 
 use crate::ansible;
@@ -247,17 +247,7 @@ fn a_kill_mid_copy_leaves_no_partial_war() {
         ["app##000001.war"],
         "no partial WAR is visible to Tomcat"
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let body = agent
-        .get(&tomcat.url("/app/health"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let (_, body) = http_get(&tomcat.url("/app/health"));
     assert!(
         body.contains("build v1"),
         "the live release keeps serving: {body}"

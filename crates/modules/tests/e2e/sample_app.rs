@@ -6,28 +6,18 @@
 //! branches run, and no output of any run shows a password.
 
 use std::process::Command;
-use std::time::Duration;
 
-use poseidon_testkit::{MariaDbServer, RedisServer, TomcatServer, repo_root};
+use poseidon_testkit::{MariaDbServer, RedisServer, TomcatServer, http_get, repo_root};
+
+fn get(url: &str) -> String {
+    http_get(url).1
+}
 
 use crate::ansible;
 
 const BUILD_DB_SECRET: &str = "Bu1ld-db-s3cret-e2e";
 const LIVE_DB_SECRET: &str = "L1ve-db-s3cret-e2e";
 const REDIS_SECRET: &str = "Fl4g-redis-s3cret-e2e";
-
-fn get(url: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    agent
-        .get(url)
-        .call()
-        .map(|mut r| r.body_mut().read_to_string().unwrap_or_default())
-        .unwrap_or_else(|e| e.to_string())
-}
 
 #[test]
 fn copy_migrate_deploy_and_switch_a_feature() {

@@ -1,0 +1,20 @@
+//! One HTTP GET for tests that look at what a server answers.
+
+use std::time::Duration;
+
+/// `GET url`: the status and the body, whatever the status; `(0, the error)` when there
+/// was no HTTP answer (refused, timed out after 10 s).
+pub fn http_get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    match agent.get(url).call() {
+        Ok(mut response) => (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
+}
