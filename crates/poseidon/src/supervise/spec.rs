@@ -262,6 +262,13 @@ fn plain_value(what: &str, value: &str) -> Result<(), SpecError> {
             "it holds a newline or another control character, which would end the setting",
         ));
     }
+    // supervisor replaces `%(here)s` with the file's directory before anything else,
+    // so not even `%%(here)s` keeps it literal.
+    if value.contains("%(here)s") {
+        return Err(bad(
+            "supervisor replaces %(here)s in every value, escaped or not",
+        ));
+    }
     let bytes = value.as_bytes();
     if bytes
         .windows(2)
@@ -327,6 +334,8 @@ pub(crate) mod tests {
         assert!(e.reason.contains("newline"), "{e}");
         assert_eq!(refused(|c| c.argv[1] = "a\rb".into()).what, "argv element");
         assert_eq!(refused(|c| c.argv[1] = "x ;y".into()).what, "argv element");
+        let e = refused(|c| c.argv[1] = "%(here)s/x".into());
+        assert!(e.reason.contains("%(here)s"), "{e}");
         assert_eq!(refused(|c| c.app = "Checkbox".into()).what, "app");
         assert_eq!(refused(|c| c.app = "a:b".into()).what, "app");
         assert_eq!(refused(|c| c.app = String::new()).what, "app");

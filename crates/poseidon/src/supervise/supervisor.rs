@@ -139,19 +139,41 @@ impl Supervisor {
         let _lock = self.lock("write programs", timeout)?;
         self.require_running()?;
         let mut written = Vec::new();
-        for instance in instances {
-            let path = self.layout.program_file(&instance.name());
-            let outcome = files::write_if_changed(&path, &render_program(instance), 0o644, false)
-                .map_err(|cause| SuperviseError::Io {
-                doing: format!("writing {}", path.display()),
-                cause,
-            })?;
-            if outcome.changed {
-                written.push(instance.name());
+        // What each written file held before: put back if supervisord refuses the change.
+        let mut undo: Vec<(PathBuf, Option<String>)> = Vec::new();
+        let result = (|| {
+            for instance in instances {
+                // supervisord refuses a program whose log directory does not exist.
+                let log_dir = instance.log_dir();
+                std::fs::create_dir_all(log_dir).map_err(|cause| SuperviseError::Io {
+                    doing: format!("creating the log directory {}", log_dir.display()),
+                    cause,
+                })?;
+                let path = self.layout.program_file(&instance.name());
+                let outcome =
+                    files::write_if_changed(&path, &render_program(instance), 0o644, false)
+                        .map_err(|cause| SuperviseError::Io {
+                            doing: format!("writing {}", path.display()),
+                            cause,
+                        })?;
+                if outcome.changed {
+                    written.push(instance.name());
+                    undo.push((path, outcome.before));
+                }
             }
-        }
-        if !written.is_empty() {
-            self.apply(deadline)?;
+            if !written.is_empty() {
+                self.apply(deadline)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for (path, before) in undo {
+                let _ = match before {
+                    Some(text) => files::write_atomic(&path, text.as_bytes(), 0o644),
+                    None => std::fs::remove_file(&path),
+                };
+            }
+            return Err(e);
         }
         Ok(written)
     }
