@@ -226,16 +226,8 @@ fn percent_signs_and_commas_reach_the_application_verbatim() {
     assert_eq!(get(port, "/env").unwrap(), greeting);
     // `%(here)s` cannot be escaped (supervisor replaces it first): refused up front.
     let mut config = InstanceConfig {
-        app: "checkbox".into(),
-        port,
-        root: f.root(),
-        argv: vec!["node".into(), "server.js".into()],
-        release_id: "r1".into(),
         environment: BTreeMap::from([("GREETING".into(), "in %(here)s".into())]),
-        stop_signal: StopSignal::Term,
-        stop_wait: Duration::from_secs(5),
-        log_dir: f.dir.path().join("log"),
-        user: None,
+        ..instance_config(&f, port)
     };
     assert!(
         Instance::new(config.clone())
@@ -253,16 +245,8 @@ fn bad_input_is_refused_before_anything_is_written() {
     let port = free_port();
     let good = f.instance(port, "r1", &[]);
     let mut config = InstanceConfig {
-        app: "checkbox".into(),
-        port,
-        root: f.root(),
-        argv: vec!["node".into(), "server.js".into()],
-        release_id: "r1".into(),
         environment: BTreeMap::from([("GREETING".into(), "hi\n[program:evil]".into())]),
-        stop_signal: StopSignal::Term,
-        stop_wait: Duration::from_secs(5),
-        log_dir: f.dir.path().join("log"),
-        user: None,
+        ..instance_config(&f, port)
     };
     let refused = Instance::new(config.clone()).unwrap_err();
     assert_eq!(refused.what, "environment GREETING");
@@ -282,4 +266,72 @@ fn bad_input_is_refused_before_anything_is_written() {
         other => panic!("expected NotRunning, got {other:?}"),
     }
     assert!(!f.supervisor.layout().programs().exists());
+}
+
+#[test]
+fn a_change_supervisord_refuses_is_put_back_and_the_instance_runs_on() {
+    let f = Fixture::new();
+    let sv = &f.supervisor;
+    sv.ensure_running(T).unwrap();
+    let port = free_port();
+    let good = f.instance(port, "r1", &[]);
+    sv.put(std::slice::from_ref(&good), T).unwrap();
+    let pid = sv.wait_healthy(&good, T).unwrap().pid;
+    let file = sv.layout().program_file(&good.name());
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    // A well-formed user name that does not exist: only supervisord can tell.
+    let mut config = instance_config(&f, port);
+    config.user = Some("poseidon-no-such-user".into());
+    let refused = Instance::new(config).unwrap();
+    match sv.put(&[refused], T) {
+        Err(SuperviseError::CommandFailed { command, message }) => {
+            assert!(command.ends_with("reread"), "{command}");
+            assert!(message.contains("poseidon-no-such-user"), "{message}");
+        }
+        other => panic!("expected CommandFailed, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "put back");
+    assert_eq!(pid_of(sv, &good.name()), Some(pid));
+    assert_eq!(sv.put(&[good], T).unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn an_instance_that_cannot_start_is_reported_fatal_with_its_log() {
+    let f = Fixture::new();
+    let sv = &f.supervisor;
+    sv.ensure_running(T).unwrap();
+    let port = free_port();
+    f.instance(port, "r1", &[]);
+    let mut config = instance_config(&f, port);
+    config.argv = vec![
+        "node".into(),
+        "-e".into(),
+        "console.error('no database'); process.exit(1)".into(),
+    ];
+    let broken = Instance::new(config).unwrap();
+    sv.put(std::slice::from_ref(&broken), T).unwrap();
+    match sv.wait_healthy(&broken, T) {
+        Err(SuperviseError::Fatal { name, log, .. }) => {
+            assert_eq!(name, broken.name());
+            let output = std::fs::read_to_string(&log).unwrap();
+            assert!(output.contains("no database"), "{output}");
+        }
+        other => panic!("expected Fatal, got {other:?}"),
+    }
+}
+
+fn instance_config(f: &Fixture, port: u16) -> InstanceConfig {
+    InstanceConfig {
+        app: "checkbox".into(),
+        port,
+        root: f.root(),
+        argv: vec!["node".into(), "server.js".into()],
+        release_id: "r1".into(),
+        environment: BTreeMap::new(),
+        stop_signal: StopSignal::Term,
+        stop_wait: Duration::from_secs(5),
+        log_dir: f.dir.path().join("log"),
+        user: None,
+    }
 }
