@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use poseidon::supervise::{
-    Instance, InstanceConfig, State, StopSignal, SuperviseError, Supervisor,
+    Instance, InstanceConfig, State, StopSignal, SuperviseError, Supervisor, systemd,
 };
 use poseidon_testkit::{free_port, wait_until};
 
@@ -182,6 +182,12 @@ fn instances_run_their_release_restart_alone_and_come_back_after_kill_9() {
     assert_ne!(back.pid, pids[1]);
     assert_eq!(pid_of(sv, &next[2].name()), Some(pids[2]));
 
+    // Restarted by name: a new process, the others untouched.
+    sv.restart(&next[1].name(), T).unwrap();
+    let restarted = sv.wait_healthy(&next[1], T).unwrap();
+    assert_ne!(restarted.pid, back.pid);
+    assert_eq!(pid_of(sv, &next[0].name()), Some(healthy.pid));
+
     // Stop and start one instance by name.
     sv.stop(&next[2].name(), T).unwrap();
     assert_eq!(
@@ -334,4 +340,53 @@ fn instance_config(f: &Fixture, port: u16) -> InstanceConfig {
         log_dir: f.dir.path().join("log"),
         user: None,
     }
+}
+
+/// systemd is not running here, but its unit parser is: `systemd-analyze verify` loads
+/// the template for an instance name, with its drop-in, and complains on stderr about
+/// every setting it cannot parse.
+#[test]
+fn systemd_analyze_reads_the_rendered_units_without_a_complaint() {
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed: the rendered units are not verified");
+        return;
+    }
+    let f = Fixture::new();
+    let port = free_port();
+    f.instance(port, "r1", &[]);
+    let mut config = InstanceConfig {
+        environment: BTreeMap::from([("GREETING".into(), r"50% off, C:\x and $HOME".into())]),
+        ..instance_config(&f, port)
+    };
+    config.argv.push("--motd=%i $HOME".into());
+    let instance = Instance::new(config).unwrap();
+    std::fs::create_dir_all(instance.log_dir()).unwrap();
+    let units = f.dir.path().join("units");
+    let verify = |template: &str| {
+        std::fs::create_dir_all(units.join(format!("checkbox@{port}.service.d"))).unwrap();
+        std::fs::write(units.join("checkbox@.service"), template).unwrap();
+        std::fs::write(
+            units.join(systemd::release_dropin_path(&instance)),
+            systemd::release_dropin(&instance),
+        )
+        .unwrap();
+        let out = std::process::Command::new("timeout")
+            .args(["30", "systemd-analyze", "verify", "--man=no"])
+            .arg(units.join(format!("checkbox@{port}.service")))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let template = systemd::template_unit(&instance);
+    assert_eq!(verify(&template), (true, String::new()));
+    // The same check sees a setting it cannot parse: it does read our file.
+    let (_, complaint) = verify(&template.replace("SIGTERM", "SIGBOGUS"));
+    assert!(complaint.contains("SIGBOGUS"), "{complaint}");
 }
