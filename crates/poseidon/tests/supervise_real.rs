@@ -122,7 +122,16 @@ fn instances_run_their_release_restart_alone_and_come_back_after_kill_9() {
 
     let ports = [free_port(), free_port(), free_port()];
     let instances: Vec<Instance> = ports.iter().map(|&p| f.instance(p, "r1", &[])).collect();
+    assert_eq!(sv.would_change(&instances).unwrap().len(), 3);
+    assert_eq!(
+        sv.ports_of("checkbox").unwrap(),
+        Vec::<u16>::new(),
+        "check mode wrote nothing"
+    );
     let written = sv.put(&instances, T).unwrap();
+    let mut sorted = ports.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(sv.ports_of("checkbox").unwrap(), sorted);
     assert_eq!(written.len(), 3, "{written:?}");
     let mut pids = Vec::new();
     for instance in &instances {
@@ -149,8 +158,10 @@ fn instances_run_their_release_restart_alone_and_come_back_after_kill_9() {
     }
 
     // One instance onto release r2: only its program changed, only it restarts.
+    assert_eq!(sv.would_change(&instances).unwrap(), Vec::<String>::new());
     let mut next = instances.clone();
     next[0] = f.instance(ports[0], "r2", &[]);
+    assert_eq!(sv.would_change(&next).unwrap(), vec![next[0].name()]);
     assert_eq!(sv.put(&next, T).unwrap(), vec![next[0].name()]);
     let healthy = sv.wait_healthy(&next[0], T).unwrap();
     assert_ne!(healthy.pid, pids[0]);
@@ -206,6 +217,7 @@ fn instances_run_their_release_restart_alone_and_come_back_after_kill_9() {
     // Removed: supervisord stops it and forgets it; the others run on.
     assert!(sv.remove("checkbox", ports[2], T).unwrap());
     assert!(!sv.remove("checkbox", ports[2], T).unwrap(), "already gone");
+    assert!(!sv.ports_of("checkbox").unwrap().contains(&ports[2]));
     let names: Vec<String> = sv.status(T).unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(!names.contains(&next[2].name()), "{names:?}");

@@ -25,6 +25,6 @@ pub mod supervisor;
 pub mod systemd;
 
 pub use error::{SpecError, SuperviseError};
-pub use spec::{Instance, InstanceConfig, StopSignal};
+pub use spec::{Instance, InstanceConfig, StopSignal, instance_ports, port_of, program_name};
 pub use status::{ProgramStatus, State};
 pub use supervisor::{Ensured, Healthy, Supervisor};

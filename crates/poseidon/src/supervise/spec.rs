@@ -248,6 +248,30 @@ pub fn program_name(app: &str, port: u16) -> String {
     format!("{app}-{port}")
 }
 
+/// The ports of `count` instances from `base` on (`instances: 3` from 3001: 3001, 3002,
+/// 3003); refused when there are none or the last would pass 65535.
+pub fn instance_ports(base: u16, count: u16) -> Result<Vec<u16>, SpecError> {
+    let last = u32::from(base) + u32::from(count) - u32::from(count > 0);
+    if base == 0 || count == 0 || last > u32::from(u16::MAX) {
+        return Err(SpecError {
+            what: "instances".into(),
+            value: format!("{count} from port {base}"),
+            reason: "give at least one instance, on ports from 1 to 65535",
+        });
+    }
+    Ok((0..count).map(|i| base + i).collect())
+}
+
+/// The port of `app`'s instance named `name` (`checkbox-3001` → 3001); `None` for a
+/// program of another application, `checkbox-api-3001` included.
+pub fn port_of(app: &str, name: &str) -> Option<u16> {
+    let port = name.strip_prefix(app)?.strip_prefix('-')?;
+    if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    port.parse().ok().filter(|&p| p != 0)
+}
+
 /// A value that fits on one line of an INI file (supervisor) or a unit file (systemd):
 /// no control characters (a newline would start a new setting), and no `;` or `#`
 /// after whitespace, which supervisor's parser takes for the start of a comment.
@@ -365,6 +389,22 @@ pub(crate) mod tests {
             "log_dir"
         );
         assert_eq!(refused(|c| c.user = Some("a b".into())).what, "user");
+    }
+
+    #[test]
+    fn ports_run_from_the_base_and_names_give_them_back() {
+        assert_eq!(instance_ports(3001, 3).unwrap(), [3001, 3002, 3003]);
+        assert_eq!(instance_ports(65535, 1).unwrap(), [65535]);
+        assert!(instance_ports(65535, 2).is_err());
+        assert!(instance_ports(3001, 0).is_err());
+        assert!(instance_ports(0, 1).is_err());
+        assert_eq!(port_of("checkbox", "checkbox-3001"), Some(3001));
+        assert_eq!(port_of("checkbox", "checkbox-api-3001"), None);
+        assert_eq!(port_of("checkbox-api", "checkbox-api-3001"), Some(3001));
+        assert_eq!(port_of("checkbox", "checkbox3001"), None);
+        assert_eq!(port_of("checkbox", "checkbox-"), None);
+        assert_eq!(port_of("checkbox", "checkbox-99999"), None);
+        assert_eq!(port_of("checkbox", "checkbox-+1"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::ctl;
 use super::error::SuperviseError;
 use super::health;
 use super::program::{Layout, render_program, render_supervisord};
-use super::spec::{Instance, program_name};
+use super::spec::{Instance, port_of, program_name};
 use super::status::{ProgramStatus, State, parse_status};
 use crate::files;
 use crate::lock::FileLock;
@@ -176,6 +176,48 @@ impl Supervisor {
             return Err(e);
         }
         Ok(written)
+    }
+
+    /// The names of the instances whose program file `put` would write (check mode):
+    /// reads only.
+    pub fn would_change(&self, instances: &[Instance]) -> Result<Vec<String>, SuperviseError> {
+        let mut changed = Vec::new();
+        for instance in instances {
+            let path = self.layout.program_file(&instance.name());
+            let outcome = files::write_if_changed(&path, &render_program(instance), 0o644, true)
+                .map_err(|cause| SuperviseError::Io {
+                    doing: format!("reading {}", path.display()),
+                    cause,
+                })?;
+            if outcome.changed {
+                changed.push(instance.name());
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The ports of `app`'s instances that have a program file, sorted: what a rollout
+    /// compares with the instances it wants, to know which to remove. Reads only.
+    pub fn ports_of(&self, app: &str) -> Result<Vec<u16>, SuperviseError> {
+        let dir = self.layout.programs();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(cause) => {
+                return Err(SuperviseError::Io {
+                    doing: format!("listing {}", dir.display()),
+                    cause,
+                });
+            }
+        };
+        let mut ports: Vec<u16> = entries
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                port_of(app, name.strip_suffix(".conf")?)
+            })
+            .collect();
+        ports.sort_unstable();
+        Ok(ports)
     }
 
     /// Removes the program of `app`'s instance on `port`: supervisord stops it (its stop
