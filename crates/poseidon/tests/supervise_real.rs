@@ -402,3 +402,24 @@ fn systemd_analyze_reads_the_rendered_units_without_a_complaint() {
     let (_, complaint) = verify(&template.replace("SIGTERM", "SIGBOGUS"));
     assert!(complaint.contains("SIGBOGUS"), "{complaint}");
 }
+
+#[test]
+fn programs_written_by_a_run_killed_before_its_update_are_applied_by_the_next() {
+    let f = Fixture::new();
+    let sv = &f.supervisor;
+    sv.ensure_running(T).unwrap();
+    let instance = f.instance(free_port(), "r1", &[]);
+    std::fs::create_dir_all(instance.log_dir()).unwrap();
+    // What a run killed between its write and its `update` leaves behind.
+    std::fs::write(
+        sv.layout().program_file(&instance.name()),
+        poseidon::supervise::program::render_program(&instance),
+    )
+    .unwrap();
+    assert!(sv.program(&instance.name(), T).is_err(), "not applied yet");
+    assert_eq!(
+        sv.put(std::slice::from_ref(&instance), T).unwrap(),
+        Vec::<String>::new()
+    );
+    sv.wait_healthy(&instance, T).unwrap();
+}

@@ -123,8 +123,9 @@ impl Supervisor {
     }
 
     /// Writes the program file of each instance (only those that differ) and has
-    /// supervisord apply them: new programs start, changed ones restart, the others
-    /// are left running. Returns the names of the programs written.
+    /// supervisord apply what differs from what it runs: new programs start, changed
+    /// ones restart, the others are left running. Returns the names of the programs
+    /// written.
     pub fn put(
         &self,
         instances: &[Instance],
@@ -139,7 +140,7 @@ impl Supervisor {
         let _lock = self.lock("write programs", timeout)?;
         self.require_running()?;
         let mut written = Vec::new();
-        // What each written file held before: put back if supervisord refuses the change.
+        // What each written file held before: put back if `reread` refuses the change.
         let mut undo: Vec<(PathBuf, Option<String>)> = Vec::new();
         let result = (|| {
             for instance in instances {
@@ -161,19 +162,20 @@ impl Supervisor {
                     undo.push((path, outcome.before));
                 }
             }
-            if !written.is_empty() {
-                self.apply(deadline)?;
-            }
-            Ok(())
+            self.reread(deadline)
         })();
-        if let Err(e) = result {
+        let pending = result.inspect_err(|_| {
             for (path, before) in undo {
                 let _ = match before {
                     Some(text) => files::write_atomic(&path, text.as_bytes(), 0o644),
                     None => std::fs::remove_file(&path),
                 };
             }
-            return Err(e);
+        })?;
+        // Past `reread` the files are what supervisord acts on: an `update` that fails
+        // leaves them, and the next put's `reread` finds them pending again.
+        if pending {
+            self.step("update", deadline)?;
         }
         Ok(written)
     }
@@ -229,7 +231,11 @@ impl Supervisor {
         let path = self.layout.program_file(&program_name(app, port));
         match std::fs::remove_file(&path) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Gone already, perhaps by a run killed before its `update`.
+                self.apply(deadline)?;
+                return Ok(false);
+            }
             Err(cause) => {
                 return Err(SuperviseError::Io {
                     doing: format!("removing {}", path.display()),
@@ -353,17 +359,31 @@ impl Supervisor {
     /// `reread` then `update`: supervisord reads the program files again, starts the
     /// new, restarts the changed, stops and forgets the removed.
     fn apply(&self, deadline: Instant) -> Result<(), SuperviseError> {
-        for step in ["reread", "update"] {
-            let left = deadline.saturating_duration_since(Instant::now()).max(POLL);
-            let out = self.ctl(&[step], left)?;
-            if !out.status.success() || out.text.contains("ERROR") {
-                return Err(SuperviseError::CommandFailed {
-                    command: format!("supervisorctl -c {} {step}", self.layout.config().display()),
-                    message: one_line(&out.text),
-                });
-            }
+        if self.reread(deadline)? {
+            self.step("update", deadline)?;
         }
         Ok(())
+    }
+
+    /// Whether the program files differ from what supervisord runs: files written by a
+    /// run killed before its `update` count too, so the next run applies them.
+    fn reread(&self, deadline: Instant) -> Result<bool, SuperviseError> {
+        let text = self.step("reread", deadline)?;
+        Ok(!text.contains("No config updates to processes"))
+    }
+
+    /// One of supervisorctl's configuration commands. `reread` only checks and reports
+    /// the files (a file it refuses changes nothing); `update` acts on them.
+    fn step(&self, step: &str, deadline: Instant) -> Result<String, SuperviseError> {
+        let left = deadline.saturating_duration_since(Instant::now()).max(POLL);
+        let out = self.ctl(&[step], left)?;
+        if !out.status.success() || out.text.contains("ERROR") {
+            return Err(SuperviseError::CommandFailed {
+                command: format!("supervisorctl -c {} {step}", self.layout.config().display()),
+                message: one_line(&out.text),
+            });
+        }
+        Ok(out.text)
     }
 
     fn control(
