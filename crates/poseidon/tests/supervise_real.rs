@@ -41,7 +41,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let supervisor = Supervisor::new(&dir.path().join("state"));
+        let supervisor = Supervisor::new(&dir.path().join("state")).unwrap();
         Fixture { dir, supervisor }
     }
 

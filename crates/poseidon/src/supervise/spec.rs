@@ -150,18 +150,8 @@ impl Instance {
                 "give from 1 s to 1 h",
             ));
         }
-        for (what, path) in [("root", &config.root), ("log_dir", &config.log_dir)] {
-            let text = path
-                .to_str()
-                .ok_or_else(|| bad(what, &path.display().to_string(), "the path must be UTF-8"))?;
-            if !path.is_absolute() {
-                return Err(bad(what, text, "the path must be absolute"));
-            }
-            plain_value(what, text)?;
-            if text.contains(char::is_whitespace) {
-                return Err(bad(what, text, "the path must hold no whitespace"));
-            }
-        }
+        check_path("root", &config.root)?;
+        check_path("log_dir", &config.log_dir)?;
         if let Some(user) = &config.user
             && (user.is_empty()
                 || user.len() > 32
@@ -241,6 +231,27 @@ impl Instance {
     pub fn user(&self) -> Option<&str> {
         self.config.user.as_deref()
     }
+}
+
+/// A directory written into supervisor's configuration: absolute, UTF-8, one plain
+/// word (supervisor's `include` splits its list of files on whitespace).
+pub(crate) fn check_path(what: &str, path: &Path) -> Result<(), SpecError> {
+    let bad = |value: &str, reason| SpecError {
+        what: what.to_owned(),
+        value: value.to_owned(),
+        reason,
+    };
+    let text = path
+        .to_str()
+        .ok_or_else(|| bad(&path.display().to_string(), "the path must be UTF-8"))?;
+    if !path.is_absolute() {
+        return Err(bad(text, "the path must be absolute"));
+    }
+    plain_value(what, text)?;
+    if text.contains(char::is_whitespace) {
+        return Err(bad(text, "the path must hold no whitespace"));
+    }
+    Ok(())
 }
 
 /// `<app>-<port>`, the one spelling of an instance's name.

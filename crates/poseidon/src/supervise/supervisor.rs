@@ -10,7 +10,7 @@ use super::ctl;
 use super::error::SuperviseError;
 use super::health;
 use super::program::{Layout, render_program, render_supervisord};
-use super::spec::{Instance, port_of, program_name};
+use super::spec::{Instance, SpecError, check_path, port_of, program_name};
 use super::status::{ProgramStatus, State, parse_status};
 use crate::files;
 use crate::lock::FileLock;
@@ -46,13 +46,16 @@ pub struct Healthy {
 }
 
 impl Supervisor {
-    /// Debian's `supervisord` and `supervisorctl`, found on `PATH`.
-    pub fn new(state: &Path) -> Supervisor {
-        Supervisor {
+    /// Debian's `supervisord` and `supervisorctl`, found on `PATH`, for the supervisord
+    /// under `state`: an absolute path that supervisor's configuration can carry, short
+    /// enough for the socket inside it.
+    pub fn new(state: &Path) -> Result<Supervisor, SpecError> {
+        check_state(state)?;
+        Ok(Supervisor {
             layout: Layout::new(state),
             supervisord: "supervisord".into(),
             supervisorctl: "supervisorctl".into(),
-        }
+        })
     }
 
     pub fn layout(&self) -> &Layout {
@@ -449,6 +452,23 @@ impl Supervisor {
     }
 }
 
+/// The longest socket path a Unix socket address holds (`sun_path`, 108 bytes with its
+/// terminating zero).
+const MAX_SOCKET_PATH: usize = 107;
+
+fn check_state(state: &Path) -> Result<(), SpecError> {
+    check_path("state directory", state)?;
+    let socket = Layout::new(state).socket();
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(SpecError {
+            what: "state directory".into(),
+            value: state.display().to_string(),
+            reason: "its socket path would pass the 107 bytes a Unix socket address holds",
+        });
+    }
+    Ok(())
+}
+
 fn known(all: &[ProgramStatus]) -> String {
     if all.is_empty() {
         return "none".into();
@@ -469,6 +489,23 @@ fn one_line(text: &str) -> String {
 }
 
 fn path_str(path: &Path) -> &str {
-    // The state directory comes from the caller; supervisor needs it as text anyway.
+    // The state directory was checked to be UTF-8 (`check_state`).
     path.to_str().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_directory_supervisor_cannot_carry_is_refused() {
+        assert!(Supervisor::new(Path::new("/var/lib/poseidon/supervise")).is_ok());
+        for bad in ["relative/state", "/with space", "/a\nb", "/x/%(here)s"] {
+            let e = Supervisor::new(Path::new(bad)).unwrap_err();
+            assert_eq!(e.what, "state directory", "{bad}");
+        }
+        let long = format!("/{}", "d".repeat(100));
+        let e = Supervisor::new(Path::new(&long)).unwrap_err();
+        assert!(e.reason.contains("107 bytes"), "{e}");
+    }
 }
