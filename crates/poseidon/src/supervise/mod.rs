@@ -8,9 +8,10 @@
 //!   `[program:<app>-<port>]` file per instance.
 //! - [`supervisor`]: [`Supervisor`], that supervisord under a state directory: ensure it
 //!   runs, put and remove programs (`reread` + `update`), start, stop, restart, status,
-//!   wait until healthy.
+//!   wait until healthy; `would_change` and `ports_of` for plans and check mode.
 //! - [`status`]: `supervisorctl status` read.
 //! - [`health`]: one probe of `/healthz` for the release id.
+//! - `ctl`: supervisorctl and supervisord's start, each with a deadline.
 //! - [`systemd`]: `<app>@.service` and the per-instance release drop-in, rendered only.
 //!
 //! Layout, settings and limits: docs/supervise.md.
