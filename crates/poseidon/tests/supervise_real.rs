@@ -9,7 +9,7 @@ use std::time::Duration;
 use poseidon::supervise::{
     Instance, InstanceConfig, State, StopSignal, SuperviseError, Supervisor, systemd,
 };
-use poseidon_testkit::{free_port, wait_until};
+use poseidon_testkit::{free_port, http_get, wait_until};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -86,18 +86,10 @@ impl Drop for Fixture {
     }
 }
 
+/// The body of a 200 answer; `None` for anything else (nothing listening included).
 fn get(port: u16, path: &str) -> Option<String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
-    agent
-        .get(&format!("http://127.0.0.1:{port}{path}"))
-        .call()
-        .ok()?
-        .body_mut()
-        .read_to_string()
-        .ok()
+    let (status, body) = http_get(&format!("http://127.0.0.1:{port}{path}"));
+    (status == 200).then_some(body)
 }
 
 fn pid_of(supervisor: &Supervisor, name: &str) -> Option<u32> {
