@@ -340,6 +340,11 @@ fn draining_waits_for_the_request_in_flight_and_then_no_request_reaches_the_back
     let nginx = running.nginx.clone();
     let mut config = running.config.clone();
     let address = held.addr();
+    // The workers of the configuration before the drain: until each is told to stop (it
+    // closes its listening sockets and retitles itself), it may still accept a new
+    // connection and send it to the drained backend, new generation or not.
+    let workers_before = running.nginx.workers();
+    assert!(!workers_before.is_empty());
     let drain = std::thread::spawn(move || {
         let switched = nginx.drain(&mut config, "app", &address, TIMEOUT);
         (switched, Instant::now(), config)
@@ -351,6 +356,9 @@ fn draining_waits_for_the_request_in_flight_and_then_no_request_reaches_the_back
     let drained_rendered = drained.render().unwrap();
     wait_until("the drained configuration to serve", TIMEOUT, || {
         running.nginx.generation(&drained_rendered) == Ok(drained_rendered.generation.clone())
+            && workers_before
+                .iter()
+                .all(|w| !w.alive() || w.title().contains("shutting down"))
     })
     .unwrap();
     // New requests no longer reach the drained backend, while the old request is held.

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 /// `GET url`: the status and the body, whatever the status; `(0, the error)` when there
-/// was no HTTP answer (refused, timed out after 10 s).
+/// was no HTTP answer (refused, or no answer within 30 s: long enough for a request a test holds).
 pub fn http_get(url: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
     match agent.get(url).call() {

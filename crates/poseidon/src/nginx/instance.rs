@@ -71,6 +71,13 @@ impl Nginx {
         procs::master(&self.layout.pid_file())
     }
 
+    /// The master's worker processes now (those of every configuration still running).
+    pub fn workers(&self) -> Vec<Process> {
+        self.master()
+            .map(|master| procs::children(master.pid))
+            .unwrap_or_default()
+    }
+
     /// The generation the running instance answers, or what it answered instead.
     pub fn generation(&self, rendered: &Rendered) -> Result<String, String> {
         status::generation(rendered.status)
