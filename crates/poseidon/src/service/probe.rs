@@ -76,24 +76,41 @@ fn connect(host: &str, port: u16) -> Option<TcpStream> {
 }
 
 fn http_answers(host: &str, port: u16, path: &str) -> bool {
-    let Some(mut stream) = connect(host, port) else {
-        return false;
-    };
+    http_get(host, port, path).is_ok()
+}
+
+/// The most of an answer read: probes ask for small answers.
+const MAX_ANSWER: u64 = 64 * 1024;
+
+/// `GET path` on `host:port` over plain HTTP/1.0, bounded by a short timeout at each step:
+/// the status and the (trimmed) body, or what went wrong, naming the URL. The one raw
+/// HTTP probe of the library (services starting, app instances' health).
+pub fn http_get(host: &str, port: u16, path: &str) -> Result<(u16, String), String> {
+    let url = format!("http://{host}:{port}{path}");
+    let mut stream =
+        connect(host, port).ok_or_else(|| format!("{url} does not accept connections"))?;
     let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
     let _ = stream.set_write_timeout(Some(PROBE_TIMEOUT));
+    // HTTP/1.0 and Connection: close, so the answer ends where the connection does.
     let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    let mut read = 0;
-    while read < head.len() {
-        match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => read += n,
-        }
-    }
-    head[..read].starts_with(b"HTTP/1.") && read >= 12
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending the request to {url}: {e}"))?;
+    let mut answer = Vec::new();
+    stream
+        .take(MAX_ANSWER)
+        .read_to_end(&mut answer)
+        .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .lines()
+        .next()
+        .filter(|line| line.starts_with("HTTP/1."))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| format!("{url} answered no HTTP status line"))?;
+    Ok((status, body.trim().to_owned()))
 }
 
 #[cfg(test)]
