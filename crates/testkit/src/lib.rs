@@ -31,7 +31,8 @@ pub use http::http_get;
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
 pub use module_binaries::{
-    SHIPPED_MODULES, documented_modules, one_result, run_with_args_file, shipped_module,
+    SHIPPED_MODULES, assert_injected_panic, documented_modules, one_result, run_with_args_file,
+    shipped_module,
 };
 pub use moto_server::MotoServer;
 pub use nginx::{HttpBackend, MixedLoad, MixedTally};

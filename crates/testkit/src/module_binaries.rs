@@ -88,3 +88,17 @@ pub fn one_result(output: &Output) -> Result<Value, String> {
     }
     Ok(result)
 }
+
+/// Asserts that `output` (a module run with `POSEIDON_PANIC_AT=before-plan`) is one
+/// failed JSON object carrying the panic's message; `what` names the binary.
+pub fn assert_injected_panic(what: &str, output: &Output) {
+    let result = one_result(output).unwrap_or_else(|e| {
+        panic!("{what}: {e} (a stale shipped binary? rebuild with scripts/build-collection.sh)")
+    });
+    assert_eq!(result["failed"], true, "{what}: {result}");
+    let msg = result["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("panicked: POSEIDON_PANIC_AT=before-plan"),
+        "{what}: {msg}"
+    );
+}

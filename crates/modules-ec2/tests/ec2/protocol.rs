@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use poseidon_testkit::{free_port, one_result, run_with_args_file, shipped_module};
+use poseidon_testkit::{
+    assert_injected_panic, free_port, one_result, run_with_args_file, shipped_module,
+};
 use proptest::prelude::*;
 
 fn binaries() -> Vec<(String, PathBuf)> {
@@ -73,15 +75,7 @@ fn a_panic_becomes_failed_json_with_its_message() {
         .filter(|(what, _)| what.starts_with("ec2_inventory "))
     {
         let output = run_with_args_file(&binary, args.as_bytes(), &env);
-        let result = one_result(&output).unwrap_or_else(|e| {
-            panic!("{what}: {e} (a stale shipped binary? rebuild with scripts/build-collection.sh)")
-        });
-        assert_eq!(result["failed"], true, "{what}: {result}");
-        let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains("panicked: POSEIDON_PANIC_AT=before-plan"),
-            "{what}: {msg}"
-        );
+        assert_injected_panic(&what, &output);
         assert!(!dir.path().join("hosts.yml").exists(), "nothing written");
     }
 }

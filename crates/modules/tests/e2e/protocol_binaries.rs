@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use poseidon_testkit::{documented_modules, one_result, run_with_args_file, shipped_module};
+use poseidon_testkit::{
+    assert_injected_panic, documented_modules, one_result, run_with_args_file, shipped_module,
+};
 use proptest::prelude::*;
 
 /// The controller-side modules are built by `poseidon-ec2-modules` and checked by its
@@ -78,15 +80,7 @@ fn a_panic_in_any_build_becomes_failed_json_with_its_message() {
             continue;
         };
         let output = run_with_args_file(&binary, args, &[("POSEIDON_PANIC_AT", "before-plan")]);
-        let result = one_result(&output).unwrap_or_else(|e| {
-            panic!("{what}: {e} (a stale shipped binary? rebuild with scripts/build-collection.sh)")
-        });
-        assert_eq!(result["failed"], true, "{what}: {result}");
-        let msg = result["msg"].as_str().unwrap();
-        assert!(
-            msg.contains("panicked: POSEIDON_PANIC_AT=before-plan"),
-            "{what}: {msg}"
-        );
+        assert_injected_panic(&what, &output);
         checked += 1;
     }
     assert!(checked >= 2, "ping and feature_flag were checked");

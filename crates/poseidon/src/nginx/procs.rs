@@ -100,7 +100,13 @@ mod tests {
         let process = Process::of(child.id()).unwrap();
         assert!(children(me).contains(&process));
         assert!(process.alive());
-        assert!(process.title().starts_with("sleep 30"));
+        // Until the child has exec'd, its title is still this test binary's.
+        poseidon_testkit::wait_until(
+            "the child to exec sleep",
+            std::time::Duration::from_secs(10),
+            || process.title().starts_with("sleep 30"),
+        )
+        .unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(!process.alive());
