@@ -9,6 +9,7 @@
 //! - [`service`]: services started directly where no service manager runs.
 //! - [`supervise`]: app instances under a supervisord of Poseidon's own, or systemd units.
 //! - [`files`]: whole files written atomically and only when they differ.
+//! - [`process`]: short commands run with a deadline (their process group killed at it).
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
 //! - [`lock`]: kernel file locks that name their holder (the hook, `war`).
 //! - `nginx` (feature `nginx`): upstreams, `nginx -t`, confirmed reloads, drains.
@@ -29,6 +30,7 @@ pub mod lock;
 pub mod nginx;
 #[doc(hidden)]
 pub mod pause;
+pub mod process;
 pub mod provision;
 pub mod release;
 pub mod service;

@@ -3,7 +3,7 @@
 //! `nginx -t`, put it in place, reload, and confirm through the generation id.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -15,6 +15,7 @@ use super::procs::{self, Process};
 use super::status;
 use crate::files;
 use crate::lock::FileLock;
+use crate::process::{Ran, run_bounded};
 use crate::service::{self, DirectStart, Probe};
 
 /// How often a condition on nginx is looked at again.
@@ -355,43 +356,23 @@ impl Nginx {
 
     fn run(&self, args: &[&str], timeout: Duration) -> Result<Output, NginxError> {
         let program = path_str(&self.binary).to_owned();
-        let spawn = |source| NginxError::Spawn {
-            program: program.clone(),
-            cause: source,
-        };
-        // Its output goes to a file: a pipe nobody reads while waiting could fill up.
-        let mut stderr = tempfile::tempfile().map_err(spawn)?;
-        let mut child = Command::new(&self.binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr.try_clone().map_err(spawn)?)
-            .spawn()
-            .map_err(spawn)?;
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(spawn)? {
-                break status;
+        let ran = run_bounded(Command::new(&self.binary).args(args), timeout).map_err(|cause| {
+            NginxError::Spawn {
+                program: program.clone(),
+                cause,
             }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(NginxError::CommandFailed {
-                    command: format!("{program} {}", args.join(" ")),
-                    timeout,
-                    message: "it did not finish".into(),
-                });
-            }
-            std::thread::sleep(POLL);
-        };
-        use std::io::{Read, Seek};
-        let mut text = String::new();
-        let _ = stderr.seek(std::io::SeekFrom::Start(0));
-        let _ = stderr.read_to_string(&mut text);
-        Ok(Output {
-            success: status.success(),
-            stderr: text,
-        })
+        })?;
+        match ran {
+            Ran::Finished(done) => Ok(Output {
+                success: done.status.success(),
+                stderr: done.output,
+            }),
+            Ran::TimedOut { .. } => Err(NginxError::CommandFailed {
+                command: format!("{program} {}", args.join(" ")),
+                timeout,
+                message: "it did not finish".into(),
+            }),
+        }
     }
 }
 

@@ -3,27 +3,20 @@
 //! and its output, stdout and stderr interleaved as a terminal shows them, is kept for
 //! the error.
 
-use std::io::{Read, Seek};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use wait_timeout::ChildExt;
-
 use super::ReleaseError;
+use crate::process::{Ran, run_bounded};
+
+pub(crate) use crate::process::Finished;
 
 /// How much of a command's output an error quotes.
 const OUTPUT_EXCERPT: usize = 4000;
 
-#[derive(Debug)]
-pub(crate) struct Finished {
-    pub status: ExitStatus,
-    pub output: String,
-}
-
-/// Runs `program args` in `dir` (and the environment given), at most `timeout`.
+/// Runs `program args` in `dir` (and the environment given), at most `timeout`
+/// ([`crate::process::run_bounded`]); the output kept is an excerpt.
 pub(crate) fn run(
     program: &str,
     args: &[&str],
@@ -35,50 +28,27 @@ pub(crate) fn run(
         .chain(args.iter().copied())
         .collect::<Vec<_>>()
         .join(" ");
-    let failed = |reason: String| ReleaseError::Command {
+    let ran = run_bounded(
+        Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .envs(env.iter().copied()),
+        timeout,
+    )
+    .map_err(|e| ReleaseError::Command {
         command: shown.clone(),
-        reason,
-    };
-    // A file, not a pipe: nothing has to drain it while the command runs.
-    let mut log =
-        tempfile::tempfile().map_err(|e| failed(format!("no file for its output: {e}")))?;
-    let stdout = log.try_clone().map_err(|e| failed(e.to_string()))?;
-    let stderr = log.try_clone().map_err(|e| failed(e.to_string()))?;
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr);
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command.spawn().map_err(|e| failed(e.to_string()))?;
-    let waited = child
-        .wait_timeout(timeout)
-        .map_err(|e| failed(e.to_string()));
-    let status = match waited {
-        Ok(Some(status)) => Some(status),
-        Ok(None) | Err(_) => {
-            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-            let _ = child.wait();
-            None
-        }
-    };
-    let mut output = String::new();
-    let _ = log.rewind();
-    let _ = log.read_to_string(&mut output);
-    let output = excerpt(&output);
-    match status {
-        Some(status) => Ok(Finished { status, output }),
-        None => {
-            waited?;
-            Err(ReleaseError::Timeout {
-                command: shown,
-                secs: timeout.as_secs(),
-                output,
-            })
-        }
+        reason: e.to_string(),
+    })?;
+    match ran {
+        Ran::Finished(Finished { status, output }) => Ok(Finished {
+            status,
+            output: excerpt(&output),
+        }),
+        Ran::TimedOut { output } => Err(ReleaseError::Timeout {
+            command: shown,
+            secs: timeout.as_secs(),
+            output: excerpt(&output),
+        }),
     }
 }
 
