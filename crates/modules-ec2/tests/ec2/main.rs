@@ -10,6 +10,7 @@ mod inventory;
 mod promises;
 mod protocol;
 mod provision;
+mod provision_role;
 mod site;
 
 use std::io::Write;
