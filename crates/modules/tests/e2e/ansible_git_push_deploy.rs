@@ -119,3 +119,130 @@ fn sets_up_once_then_nothing_check_mode_and_the_hook_runs() {
         "{msg}"
     );
 }
+
+/// The `git_push_deploy` role with its default repositories (iTrust and checkbox.io, in
+/// a directory of the test's): each gets its hook, a second run changes nothing, and a
+/// push to each runs the real hook (the built `poseidon`) and the pipeline with that
+/// application's tags only (here a stand-in `ansible-playbook` that records its argv).
+#[test]
+fn the_role_deploys_each_repository_with_its_own_tags() {
+    let poseidon = assert_cmd::cargo::cargo_bin("poseidon");
+    assert!(
+        poseidon.is_file(),
+        "{} is not built: run cargo build --workspace",
+        poseidon.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("runs.txt");
+    let fake = dir.path().join("ansible-playbook");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$*\" >> '{}'\n", record.display()),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(&fake)
+        .status()
+        .unwrap();
+    let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let play = format!(
+        r#"- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: git_push_deploy
+      vars:
+        git_push_deploy_git_dir: {git}
+        git_push_deploy_create_user: false
+        git_push_deploy_user: {user}
+        git_push_deploy_poseidon_path: {poseidon}
+        git_push_deploy_ansible_playbook: {fake}
+"#,
+        git = dir.path().display(),
+        user = user.trim(),
+        poseidon = poseidon.display(),
+        fake = fake.display(),
+    );
+    let (_collection, ansible) = ansible();
+    // The role's task, whatever prefix the report gives its name.
+    let task = |run: &poseidon_testkit::PlaybookRun| {
+        run.results()
+            .into_iter()
+            .find(|r| {
+                r["_task"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("Set up each repository and its deploy hook"))
+            })
+            .unwrap_or_else(|| panic!("the role's task did not run: {}", run.stdout))
+    };
+
+    let first = ansible.playbook(&play, &[]).unwrap();
+    assert!(first.success, "{}\n{}", first.stdout, first.stderr);
+    let result = task(&first);
+    assert_eq!(result["changed"], true, "{result}");
+    assert_eq!(result["results"].as_array().unwrap().len(), 2, "{result}");
+    for repo in ["itrust.git", "checkbox.git"] {
+        assert!(dir.path().join(repo).join("hooks/post-receive").is_file());
+    }
+    let second = ansible.playbook(&play, &[]).unwrap();
+    assert_eq!(task(&second)["changed"], false, "{}", second.stdout);
+
+    // One push to each: the recorded runs, in order, are exactly one per push.
+    let push = |repo: &str| -> String {
+        let clone = dir.path().join(format!("{repo}-clone"));
+        let git = |cwd: &std::path::Path, args: &[&str]| {
+            let out = Command::new("git")
+                .args(args)
+                .current_dir(cwd)
+                .env("GIT_AUTHOR_NAME", "T")
+                .env("GIT_AUTHOR_EMAIL", "t@e")
+                .env("GIT_COMMITTER_NAME", "T")
+                .env("GIT_COMMITTER_EMAIL", "t@e")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let bare = dir.path().join(format!("{repo}.git"));
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                bare.to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        );
+        std::fs::write(clone.join("site.yml"), repo).unwrap();
+        git(&clone, &["add", "site.yml"]);
+        git(&clone, &["commit", "-q", "-m", repo]);
+        git(&clone, &["push", "-q", "origin", "HEAD:main"]);
+        git(&clone, &["rev-parse", "HEAD"])
+    };
+    let runs = || -> Vec<String> {
+        std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let itrust = push("itrust");
+    assert_eq!(
+        runs(),
+        [format!(
+            "site.yml --tags provision,build,deployment_server,database,application,smoke -e poseidon_commit={itrust}"
+        )]
+    );
+    let checkbox = push("checkbox");
+    assert_eq!(
+        runs()[1..],
+        [format!(
+            "site.yml --tags provision,checkbox -e poseidon_commit={checkbox}"
+        )]
+    );
+}
