@@ -3,6 +3,8 @@
 //!
 //! Option groups shared by several modules are written once, in their own file.
 
+pub mod app_build;
+pub mod app_release;
 mod command_options;
 pub mod config_file;
 pub mod feature_flag;

@@ -18,6 +18,8 @@
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
 //!   applications ([`flags::FlagStore::is_enabled`]).
 
+#[cfg(feature = "app")]
+pub mod app;
 #[cfg(feature = "mysql")]
 pub mod db;
 pub mod files;

@@ -35,11 +35,11 @@ pub use module_binaries::{
     shipped_module,
 };
 pub use moto_server::MotoServer;
-pub use nginx::{HttpBackend, MixedLoad, MixedTally};
+pub use nginx::{HttpBackend, MixedLoad, MixedTally, Traffic};
 pub use redis_server::RedisServer;
 pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};
-pub use wait::{free_port, wait_until};
+pub use wait::{free_port, free_ports, wait_until};
 
 use std::path::PathBuf;
 

@@ -157,6 +157,16 @@ pub struct MixedLoad {
     clients: Vec<JoinHandle<(Tally, u64)>>,
 }
 
+/// What a [`MixedLoad`] asks for.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    /// The path of the GETs.
+    pub get: String,
+    /// The path of the POSTs, and their form body, `{n}` replaced by the request's number.
+    pub post: String,
+    pub form: String,
+}
+
 /// What a [`MixedLoad`] saw.
 #[derive(Debug, Default)]
 pub struct MixedTally {
@@ -167,6 +177,7 @@ pub struct MixedTally {
 }
 
 impl MixedLoad {
+    /// GETs and POSTs (`vote=<n>`) of `path`, half the connections each.
     pub fn start(
         address: SocketAddr,
         path: &str,
@@ -174,11 +185,28 @@ impl MixedLoad {
         limit: Duration,
         ok: fn(u16, &str) -> bool,
     ) -> MixedLoad {
+        let traffic = Traffic {
+            get: path.to_owned(),
+            post: path.to_owned(),
+            form: "vote={n}".to_owned(),
+        };
+        MixedLoad::start_with(address, &traffic, connections, limit, ok)
+    }
+
+    /// GETs of `traffic.get` and POSTs of `traffic.form` to `traffic.post`, half the
+    /// connections each.
+    pub fn start_with(
+        address: SocketAddr,
+        traffic: &Traffic,
+        connections: usize,
+        limit: Duration,
+        ok: fn(u16, &str) -> bool,
+    ) -> MixedLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let clients = (0..connections)
             .map(|n| {
-                let (stop, path) = (stop.clone(), path.to_owned());
-                std::thread::spawn(move || client(address, &path, n % 2 == 1, &stop, limit, ok))
+                let (stop, traffic) = (stop.clone(), traffic.clone());
+                std::thread::spawn(move || client(address, &traffic, n % 2 == 1, &stop, limit, ok))
             })
             .collect();
         MixedLoad { stop, clients }
@@ -206,7 +234,7 @@ impl MixedLoad {
 
 fn client(
     address: SocketAddr,
-    path: &str,
+    traffic: &Traffic,
     post: bool,
     stop: &AtomicBool,
     limit: Duration,
@@ -223,13 +251,14 @@ fn client(
     while !stop.load(Ordering::Relaxed) && started.elapsed() < limit {
         n += 1;
         let request = if post {
-            let body = format!("vote={n}");
+            let body = traffic.form.replace("{n}", &n.to_string());
+            let path = &traffic.post;
             format!(
                 "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             )
         } else {
-            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n")
+            format!("GET {} HTTP/1.1\r\nHost: {address}\r\n\r\n", traffic.get)
         };
         let mut answer = exchange(&mut connection, address, &request);
         if let Err(Exchange::Unanswered { reused: true, .. }) = answer {

@@ -28,3 +28,22 @@ pub fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("binding an ephemeral loopback port")
 }
+
+/// `count` consecutive free loopback ports (instances on ports from a base port), below
+/// the ephemeral range so that no outgoing connection takes one meanwhile. Each test
+/// process starts elsewhere (its pid) and never hands out the same range twice.
+pub fn free_ports(count: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id() * 97 % SPAN;
+    loop {
+        let offset = NEXT.fetch_add(u32::from(count), Ordering::Relaxed);
+        let base = LOW + (start + offset) % (SPAN - u32::from(count));
+        let base = u16::try_from(base).expect("below 32768");
+        if (base..base + count).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
+            return base;
+        }
+    }
+}

@@ -4,10 +4,10 @@
 
 use poseidon::db::{Endpoint, Tls};
 use poseidon_modules::{
-    config_file::ConfigFile, feature_flag::FeatureFlag, feature_flag_info::FeatureFlagInfo,
-    git_push_deploy::GitPushDeploy, http_check::HttpCheck, mysql_copy::MysqlCopy,
-    mysql_migrate::MysqlMigrate, ping::Ping, run_once::RunOnce, service::Service,
-    war_deploy::WarDeploy,
+    app_build::AppBuild, app_release::AppRelease, config_file::ConfigFile,
+    feature_flag::FeatureFlag, feature_flag_info::FeatureFlagInfo, git_push_deploy::GitPushDeploy,
+    http_check::HttpCheck, mysql_copy::MysqlCopy, mysql_migrate::MysqlMigrate, ping::Ping,
+    run_once::RunOnce, service::Service, war_deploy::WarDeploy,
 };
 use poseidon_testkit::option_drift;
 use serde_json::json;
@@ -24,6 +24,8 @@ fn every_default_is_the_documented_one() {
     ];
     let database = json!({"database": "stub"});
     let problems: Vec<String> = [
+        option_drift::<AppBuild>("app_build", &[], &[]),
+        option_drift::<AppRelease>("app_release", &[], &[]),
         option_drift::<ConfigFile>("config_file", &[], &[]),
         option_drift::<FeatureFlag>("feature_flag", &[], &[]),
         option_drift::<FeatureFlagInfo>("feature_flag_info", &[], &[]),

@@ -1,6 +1,7 @@
 //! The module binaries end to end: as processes fed bad input, and through real
 //! `ansible-playbook` runs against a private Redis. One test binary for all of it.
 
+mod ansible_app_release;
 mod ansible_copy;
 mod ansible_flags;
 mod ansible_git_push_deploy;
@@ -22,7 +23,9 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 11] = [
+    let modules: [(&str, &Path); 13] = [
+        ("app_build", Path::new(env!("CARGO_BIN_EXE_app_build"))),
+        ("app_release", Path::new(env!("CARGO_BIN_EXE_app_release"))),
         (
             "feature_flag",
             Path::new(env!("CARGO_BIN_EXE_feature_flag")),

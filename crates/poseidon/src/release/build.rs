@@ -59,16 +59,24 @@ pub struct Built {
     pub changed: bool,
 }
 
-/// Builds the release artifact of `build.source`, or finds it already built.
-pub fn build(build: &Build) -> Result<Built, ReleaseError> {
+/// What a build would do, found without writing anything: its release id and artifact
+/// path, and the artifact when it is already built from the same inputs. Everything that
+/// refuses a build before npm runs (package.json, `engines.node`) refuses here too.
+#[derive(Debug)]
+pub struct Planned {
+    pub id: String,
+    pub path: PathBuf,
+    pub existing: Option<Artifact>,
+    inputs: Inputs,
+}
+
+/// Reads the source and the runtime; writes nothing.
+pub fn plan(build: &Build) -> Result<Planned, ReleaseError> {
     let package_json = build.source.join("package.json");
     let package = Package::read(&package_json)?;
     let runtime = Runtime::of(&build.node)?;
     let target = build.target_node.as_deref().unwrap_or(&runtime.version);
     node::check_engines(&package, &package_json, target)?;
-    fs::create_dir_all(&build.out_dir).map_err(ReleaseError::io("creating", &build.out_dir))?;
-    refuse_out_dir_inside_source(build)?;
-
     let lockfile = build.source.join("package-lock.json");
     let inputs = Inputs {
         name: package.name.clone(),
@@ -79,13 +87,29 @@ pub fn build(build: &Build) -> Result<Built, ReleaseError> {
         node_abi: runtime.abi.clone(),
         created_by: build.created_by.clone(),
     };
-    let path = artifact_path(&build.out_dir, &inputs.id());
-    if let Some(artifact) = already_built(&path, &inputs) {
+    let id = inputs.id();
+    let path = artifact_path(&build.out_dir, &id);
+    let existing = already_built(&path, &inputs);
+    Ok(Planned {
+        id,
+        path,
+        existing,
+        inputs,
+    })
+}
+
+/// Builds the release artifact of `build.source`, or finds it already built.
+pub fn build(build: &Build) -> Result<Built, ReleaseError> {
+    let planned = plan(build)?;
+    fs::create_dir_all(&build.out_dir).map_err(ReleaseError::io("creating", &build.out_dir))?;
+    refuse_out_dir_inside_source(build)?;
+    if let Some(artifact) = planned.existing {
         return Ok(Built {
             artifact,
             changed: false,
         });
     }
+    let Planned { path, inputs, .. } = planned;
 
     let staging = tempfile::Builder::new()
         .prefix(".staging-")

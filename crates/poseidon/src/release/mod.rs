@@ -40,7 +40,7 @@ mod unpack;
 #[cfg(feature = "release")]
 pub use artifact::Artifact;
 #[cfg(feature = "release")]
-pub use build::{Build, Built, NOT_SOURCE, artifact_path, build};
+pub use build::{Build, Built, NOT_SOURCE, Planned, artifact_path, build, plan};
 #[cfg(feature = "release")]
 pub use manifest::Manifest;
 #[cfg(feature = "release")]

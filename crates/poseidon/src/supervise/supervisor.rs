@@ -20,6 +20,9 @@ const POLL: Duration = Duration::from_millis(100);
 /// The path every instance answers its release on.
 pub const HEALTH_PATH: &str = "/healthz";
 
+/// The least time one `supervisorctl status` of a wait is given.
+const STATUS_FLOOR: Duration = Duration::from_secs(5);
+
 /// A supervisord under one state directory.
 #[derive(Debug, Clone)]
 pub struct Supervisor {
@@ -294,7 +297,10 @@ impl Supervisor {
         let name = instance.name();
         let started = Instant::now();
         loop {
-            let left = timeout.saturating_sub(started.elapsed()).max(POLL);
+            // supervisorctl is a Python program: on a busy host one call alone may take
+            // a second. Near the deadline it still gets its few seconds, so that the
+            // error says how the instance was, not that supervisorctl was slow.
+            let left = timeout.saturating_sub(started.elapsed()).max(STATUS_FLOOR);
             let program = self.program(&name, left)?;
             let last = match (program.state, program.pid) {
                 (State::Running, Some(pid)) => {
