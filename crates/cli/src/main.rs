@@ -1,5 +1,6 @@
 //! `poseidon`: Poseidon's capabilities for people and CI pipelines.
 
+mod app;
 mod copy;
 mod db;
 mod ec2;
@@ -40,6 +41,9 @@ enum Command {
     /// Push to deploy: the git hook, and its journal.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Applications of several instances behind nginx: deploy, roll back, list.
+    #[command(subcommand)]
+    App(app::AppCommand),
     /// WAR deployment onto Tomcat: deploy, roll back, list releases.
     #[command(subcommand)]
     War(war::WarCommand),
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Db(command) => db::run(command).map(|()| 0),
         Command::Hook(command) => hook::run(command),
         Command::War(command) => war::run(command).map(|()| 0),
+        Command::App(command) => app::run(command).map(|()| 0),
         Command::Provision(args) => ec2::provision(&args, false).map(|()| 0),
         Command::Teardown(args) => ec2::provision(&args, true).map(|()| 0),
         Command::Inventory(args) => ec2::inventory(&args).map(|()| 0),

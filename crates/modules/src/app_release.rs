@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use poseidon::app::{self, AppSpec, NginxSpec, RouteSpec, StaticSpec};
+use poseidon::app::{self, AppSpec, NginxSpec, RouteSpec, StaticSpec, defaults};
 use poseidon::release::Artifact;
 use poseidon::supervise::StopSignal;
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
@@ -91,43 +91,43 @@ pub struct Args {
 }
 
 fn default_instances() -> u16 {
-    3
+    defaults::INSTANCES
 }
 fn default_base_port() -> u16 {
-    3001
+    defaults::BASE_PORT
 }
 fn default_stop_signal() -> String {
     "TERM".into()
 }
 fn default_stop_timeout() -> u64 {
-    15
+    defaults::STOP_TIMEOUT_SECS
 }
 fn default_health_timeout() -> u64 {
-    60
+    defaults::HEALTH_TIMEOUT_SECS
 }
 fn default_listen() -> String {
-    "0.0.0.0:80".into()
+    defaults::LISTEN.into()
 }
 fn default_status_listen() -> String {
-    "127.0.0.1:8079".into()
+    defaults::STATUS_LISTEN.into()
 }
 fn default_supervisor_dir() -> PathBuf {
-    PathBuf::from("/var/lib/poseidon/supervisor")
+    PathBuf::from(defaults::SUPERVISOR_DIR)
 }
 fn default_node() -> String {
-    "node".into()
+    defaults::NODE.into()
 }
 fn default_keep() -> usize {
-    5
+    defaults::KEEP_RELEASES
 }
 fn default_record_dir() -> PathBuf {
-    PathBuf::from("/var/lib/poseidon/releases")
+    PathBuf::from(defaults::RECORD_DIR)
 }
 fn default_lock_timeout() -> u64 {
-    300
+    defaults::LOCK_TIMEOUT_SECS
 }
 fn default_drain_timeout() -> u64 {
-    60
+    defaults::DRAIN_TIMEOUT_SECS
 }
 
 pub struct Task {
@@ -165,6 +165,18 @@ fn stop_signal(text: &str) -> Result<StopSignal, InvalidOption> {
             format!("{text:?} is not one of TERM, INT, QUIT, HUP"),
         )),
     }
+}
+
+/// The application as `options` (this module's) describe it, validated as a task's, for
+/// callers that only read (`poseidon app list`): no artifact is needed.
+pub fn spec_of(mut options: serde_json::Map<String, Value>) -> Result<AppSpec, String> {
+    options.insert("state".into(), json!("rolled_back"));
+    options.remove("artifact");
+    options.remove("sha256");
+    let args: Args = serde_json::from_value(Value::Object(options)).map_err(|e| e.to_string())?;
+    AppRelease::validate(args, &Context::default())
+        .map(|task| task.spec)
+        .map_err(|e| e.to_string())
 }
 
 /// The option the task wrote that the library refused.

@@ -1,6 +1,7 @@
 //! The `poseidon` command end to end: flags against a private Redis, migrations and
 //! copies against private MariaDB servers, the git hook with real git (`hook`).
 
+mod app;
 mod ec2;
 mod hook;
 

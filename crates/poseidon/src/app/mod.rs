@@ -16,6 +16,7 @@
 //! - [`list`]: the releases on the host, what each instance runs, the record.
 //!
 //! The steps and their guarantees are in `docs/app-release.md`.
+pub mod defaults;
 mod error;
 mod list;
 mod observe;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::AppError;
+use super::{AppError, defaults};
 use crate::supervise::{Instance, InstanceConfig, StopSignal, instance_ports};
 
 /// A URI prefix nginx serves from a directory of the release (`/static/` from `public`).
@@ -82,23 +82,23 @@ impl AppSpec {
             argv: Vec::new(),
             environment: BTreeMap::new(),
             stop_signal: StopSignal::Term,
-            stop_wait: Duration::from_secs(15),
+            stop_wait: Duration::from_secs(defaults::STOP_TIMEOUT_SECS),
             user: None,
             log_dir: root.join("log"),
-            supervisor_dir: PathBuf::from("/var/lib/poseidon/supervisor"),
+            supervisor_dir: PathBuf::from(defaults::SUPERVISOR_DIR),
             nginx: NginxSpec {
                 prefix: root.join("nginx"),
-                listen: "0.0.0.0:80".parse().expect("a socket address"),
-                status: "127.0.0.1:8079".parse().expect("a socket address"),
+                listen: defaults::LISTEN.parse().expect("a socket address"),
+                status: defaults::STATUS_LISTEN.parse().expect("a socket address"),
                 statics: Vec::new(),
                 routes: Vec::new(),
             },
-            node: "node".into(),
-            health_timeout: Duration::from_secs(60),
-            lock_timeout: Duration::from_secs(300),
-            drain_timeout: Duration::from_secs(60),
-            keep_releases: 5,
-            record_dir: PathBuf::from("/var/lib/poseidon/releases"),
+            node: defaults::NODE.into(),
+            health_timeout: Duration::from_secs(defaults::HEALTH_TIMEOUT_SECS),
+            lock_timeout: Duration::from_secs(defaults::LOCK_TIMEOUT_SECS),
+            drain_timeout: Duration::from_secs(defaults::DRAIN_TIMEOUT_SECS),
+            keep_releases: defaults::KEEP_RELEASES,
+            record_dir: PathBuf::from(defaults::RECORD_DIR),
             deployed_by: String::new(),
         })
     }
