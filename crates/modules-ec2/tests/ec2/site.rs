@@ -1,29 +1,38 @@
 //! The README's main job, `ansible-playbook site.yml`, from the root of the repository:
 //! provision (moto) → inventory → build server → deployment server → database →
-//! application → smoke test. First run, second run with `changed=0` on every host (from
-//! the PLAY RECAP), check mode; a flag switched off; a failure drill. Once with the local
-//! connection, once through a private sshd on loopback.
+//! application → smoke test, then checkbox.io (its artifact built on the build server,
+//! three instances behind nginx). First run, second run with `changed=0` on every host
+//! (from the PLAY RECAP), check mode (a new build of each previewed); a flag switched off;
+//! a new checkbox.io build rolled out (`--tags checkbox -e checkbox_build_id=2.0`); a
+//! failure drill. Once with the local connection, once through a private sshd on loopback.
 //!
 //! Every service is private to the test: moto, the deployment MariaDB and Redis (testkit),
-//! and what the playbook starts itself (build MariaDB, Tomcat), on free ports, with the
-//! state in a temporary directory.
+//! and what the playbook starts itself (build MariaDB, Tomcat, checkbox.io's nginx and
+//! supervisord), on free ports (checkbox.io's nginx too: 8090 is the local profile's, a
+//! user's `scripts/up.sh` may hold it), with the state in a temporary directory.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use poseidon_testkit::{
     Ansible, Collection, MariaDbServer, MotoServer, PlaybookRun, RedisServer, SshServer, WarKind,
-    build_war, free_port, http_get, repo_root,
+    build_war, free_port, free_ports, http_get, repo_root,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const HOSTS: [&str; 3] = ["localhost", "build-0", "itrust-0"];
+const HOSTS: [&str; 4] = ["localhost", "build-0", "itrust-0", "checkbox-0"];
+
+/// The tasks whose results tell which checkbox.io release was built and rolled out.
+const CHECKBOX_BUILD: &str = "Build the release artifact (npm ci --omit=dev, reproducible tarball)";
+const CHECKBOX_ROLLOUT: &str = "Roll the release out, one instance at a time behind nginx";
 
 /// The binaries of both module crates: the target-side ones are built by `cargo test
 /// --workspace` (or `cargo build`) into the same target directory.
 fn collection() -> Collection {
     let names = [
+        "app_build",
+        "app_release",
         "config_file",
         "feature_flag",
         "feature_flag_info",
@@ -56,6 +65,7 @@ fn collection() -> Collection {
 struct Site {
     dir: TempDir,
     tomcat_port: u16,
+    checkbox_port: u16,
     _moto: MotoServer,
     _live_db: MariaDbServer,
     _redis: RedisServer,
@@ -87,6 +97,7 @@ impl Site {
             .unwrap();
         }
         let tomcat_port = free_port();
+        let checkbox_port = free_port();
         let mut vars = json!({
             "poseidon_state_dir": dir.path().join("state"),
             "provision_inventory_path": inventory.join("ec2.yml"),
@@ -94,6 +105,9 @@ impl Site {
             "deployment_server_db_port": live_db.port(),
             "deployment_server_redis_port": redis.port(),
             "deployment_server_tomcat_port": tomcat_port,
+            "checkbox_http_port": checkbox_port,
+            "checkbox_status_port": free_port(),
+            "checkbox_base_port": free_ports(3),
         });
         if let Some(sshd) = ssh {
             vars["provision_inventory_local"] = json!(false);
@@ -112,6 +126,7 @@ impl Site {
         Site {
             dir,
             tomcat_port,
+            checkbox_port,
             _moto: moto,
             _live_db: live_db,
             _redis: redis,
@@ -137,14 +152,26 @@ impl Site {
         ))
         .1
     }
+
+    /// What checkbox.io's nginx answers on `path`: status and body.
+    fn checkbox(&self, path: &str) -> (u16, String) {
+        http_get(&format!("http://127.0.0.1:{}{path}", self.checkbox_port))
+    }
 }
 
 impl Drop for Site {
     fn drop(&mut self) {
-        for pid_file in ["state/deploy/tomcat/tomcat.pid", "state/build/mariadbd.pid"] {
+        // nginx and supervisord get TERM: nginx's workers and supervisord's instances go
+        // with them (a KILLed master would leave them behind).
+        for (pid_file, signal) in [
+            ("state/deploy/tomcat/tomcat.pid", "-9"),
+            ("state/build/mariadbd.pid", "-9"),
+            ("state/checkbox/nginx/nginx.pid", "-TERM"),
+            ("state/supervisor/supervisord.pid", "-TERM"),
+        ] {
             if let Ok(pid) = std::fs::read_to_string(self.dir.path().join(pid_file)) {
                 let _ = std::process::Command::new("kill")
-                    .args(["-9", pid.trim()])
+                    .args([signal, pid.trim()])
                     .status();
             }
         }
@@ -156,6 +183,34 @@ fn changed(run: &PlaybookRun, host: &str) -> u64 {
     run.recap(host)["changed"]
         .as_u64()
         .unwrap_or_else(|| panic!("{host} is not in the recap: {}", run.stdout))
+}
+
+/// The result of the task whose name ends with `task` on `host`.
+fn result_of(run: &PlaybookRun, host: &str, task: &str) -> Option<Value> {
+    run.results_of(host)
+        .into_iter()
+        .find(|r| r["_task"].as_str().is_some_and(|t| t.ends_with(task)))
+}
+
+/// The release the build server built in `run`, checked to be the one rolled out on
+/// checkbox-0 and answered by nginx's /healthz.
+fn assert_checkbox_serves_the_build(site: &Site, run: &PlaybookRun, what: &str) -> String {
+    let build = result_of(run, "build-0", CHECKBOX_BUILD)
+        .unwrap_or_else(|| panic!("{what}: checkbox.io was not built: {}", run.stdout));
+    let release = build["release_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no release id: {build}"))
+        .to_owned();
+    let rollout = result_of(run, "checkbox-0", CHECKBOX_ROLLOUT)
+        .unwrap_or_else(|| panic!("{what}: checkbox.io was not rolled out: {}", run.stdout));
+    assert_eq!(rollout["release"], release.as_str(), "{what}: {rollout}");
+    let (status, body) = site.checkbox("/healthz");
+    assert_eq!(status, 200, "{what}: /healthz through nginx: {body}");
+    assert!(
+        body.contains(&format!("\"release\":\"{release}\"")),
+        "{what}: /healthz answers another release than {release}: {body}"
+    );
+    release
 }
 
 fn assert_converged(run: &PlaybookRun, what: &str) {
@@ -191,9 +246,22 @@ fn pipeline(ssh: Option<&SshServer>) {
         "{health}"
     );
     assert!(site.get("/patients").contains("Ada Lovelace"));
+    let release = assert_checkbox_serves_the_build(&site, &first, "first run");
+    let (status, css) = site.checkbox("/static/style.css");
+    assert!(
+        status == 200 && !css.is_empty(),
+        "static files through nginx: {status}"
+    );
 
     let (second, second_time) = site.run(&[]);
     assert_converged(&second, "second run");
+    // checkbox.io's build and rollout found everything as wanted: same release, no restart.
+    assert_eq!(
+        assert_checkbox_serves_the_build(&site, &second, "second run"),
+        release
+    );
+    let rollout = result_of(&second, "checkbox-0", CHECKBOX_ROLLOUT).unwrap();
+    assert_eq!(rollout["changed"], false, "{rollout}");
     eprintln!(
         "site.yml ({}): first run {first_time:.1?}, second run {second_time:.1?} ({:.2} of the first)",
         if ssh.is_some() { "ssh" } else { "local" },
@@ -211,9 +279,17 @@ fn pipeline(ssh: Option<&SshServer>) {
     let (check, _) = site.run(&["--check", "--diff"]);
     assert_converged(&check, "check mode");
 
-    // The next release previewed: check mode does not build its WAR, yet the whole run
-    // passes, says the application would change, and changes nothing.
-    let (preview, _) = site.run(&["--check", "--diff", "-e", "itrust_build_id=2.0"]);
+    // The next releases previewed: check mode builds neither the WAR nor checkbox.io's
+    // artifact, yet the whole run passes, says the application would change, and changes
+    // nothing.
+    let (preview, _) = site.run(&[
+        "--check",
+        "--diff",
+        "-e",
+        "itrust_build_id=2.0",
+        "-e",
+        "checkbox_build_id=2.0",
+    ]);
     assert!(
         preview.success,
         "check run of a new release: {}\n{}",
@@ -234,6 +310,20 @@ fn pipeline(ssh: Option<&SshServer>) {
         site.get("/health").contains("build 1.0"),
         "nothing was deployed"
     );
+    assert!(
+        result_of(
+            &preview,
+            "checkbox-0",
+            "Say that the release is previewed without its artifact"
+        )
+        .is_some_and(|r| r["skipped"] != true),
+        "the preview says checkbox.io's build is not made: {}",
+        preview.stdout
+    );
+    assert!(
+        site.checkbox("/healthz").1.contains(&release),
+        "nothing of checkbox.io was deployed"
+    );
     let (after_preview, _) = site.run(&[]);
     assert_converged(&after_preview, "a run after the preview");
 
@@ -251,6 +341,7 @@ fn pipeline(ssh: Option<&SshServer>) {
     assert!(site.get("/patients").contains("Ada Lovelace"));
 
     if ssh.is_none() {
+        new_checkbox_build(&site, &release);
         failure_drill(&site);
     }
 }
@@ -293,6 +384,22 @@ fn assert_steady_state_runs_binaries(run: &PlaybookRun) {
         );
     }
     assert!(python.len() <= 2, "{python:?}");
+}
+
+/// `scripts/up.sh --tags checkbox -e checkbox_build_id=2.0`: a new build id builds a new
+/// release, rolled out and answered through nginx; the same again changes nothing.
+fn new_checkbox_build(site: &Site, old: &str) {
+    let (next, _) = site.run(&["--tags", "checkbox", "-e", "checkbox_build_id=2.0"]);
+    assert!(next.success, "{}\n{}", next.stdout, next.stderr);
+    let release = assert_checkbox_serves_the_build(site, &next, "a new build id");
+    assert_ne!(release, old, "a new build id gives a new release");
+    let rollout = result_of(&next, "checkbox-0", CHECKBOX_ROLLOUT).unwrap();
+    assert_eq!(rollout["changed"], true, "{rollout}");
+    let (again, _) = site.run(&["--tags", "checkbox", "-e", "checkbox_build_id=2.0"]);
+    assert!(again.success, "{}", again.stdout);
+    for host in ["build-0", "checkbox-0"] {
+        assert_eq!(changed(&again, host), 0, "{host}: {}", again.recap(host));
+    }
 }
 
 /// A release whose health check fails: the play fails with the probe's answer, and the
