@@ -1,0 +1,1 @@
+//! Survey markdown to HTML: see docs/survey-markdown.md.

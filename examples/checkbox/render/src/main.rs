@@ -1,0 +1,2 @@
+//! `checkbox-render`: the render service.
+fn main() {}
