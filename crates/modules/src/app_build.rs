@@ -1,22 +1,36 @@
-//! `poseidon.deploy.app_build`: a Node.js application's release artifact, built once on
-//! the build server (`npm ci --omit=dev` in a staging copy, a reproducible tarball), or
-//! found already built from the same inputs (then nothing runs: `changed: false`).
+//! `poseidon.deploy.app_build`: an application's release artifact, built once on the
+//! build server: a Node.js application's with `npm ci --omit=dev` in a staging copy
+//! (`install: npm`), or a tree that needs no install step, such as a compiled program,
+//! packaged as it is (`install: none`). Either way a reproducible tarball, or the one
+//! already built from the same inputs (then nothing runs: `changed: false`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use poseidon::release::{self, Build};
+use poseidon::release::{self, Build, Package};
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub struct AppBuild;
 
+#[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Install {
+    #[default]
+    Npm,
+    None,
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     src: PathBuf,
     dest: PathBuf,
+    #[serde(default)]
+    install: Install,
+    name: Option<String>,
+    version: Option<String>,
     #[serde(default = "default_node")]
     node: String,
     #[serde(default = "default_npm")]
@@ -36,12 +50,18 @@ fn default_npm_timeout() -> u64 {
     600
 }
 
+/// What is built.
+pub enum Task {
+    Npm(Build),
+    Tree(Package),
+}
+
 impl Module for AppBuild {
     type Args = Args;
-    type Task = Build;
+    type Task = Task;
     type Change = ();
 
-    fn validate(args: Args, _ctx: &Context) -> Result<Build, InvalidOption> {
+    fn validate(args: Args, _ctx: &Context) -> Result<Task, InvalidOption> {
         for (option, path) in [("src", &args.src), ("dest", &args.dest)] {
             if !path.is_absolute() {
                 return Err(InvalidOption::new(
@@ -49,6 +69,27 @@ impl Module for AppBuild {
                     format!("{} must be an absolute path", path.display()),
                 ));
             }
+        }
+        if args.install == Install::None {
+            let (Some(name), Some(version)) = (&args.name, &args.version) else {
+                return Err(InvalidOption::new(
+                    if args.name.is_none() {
+                        "name"
+                    } else {
+                        "version"
+                    },
+                    "is required with install=none (the release id is <name>-<version>-<hash>)",
+                ));
+            };
+            if args.dest.starts_with(&args.src) {
+                return Err(InvalidOption::new(
+                    "dest",
+                    "must not be inside src (every build would change the source)",
+                ));
+            }
+            return Ok(Task::Tree(Package::new(
+                &args.src, &args.dest, name, version,
+            )));
         }
         if !args.src.join("package.json").is_file() {
             return Err(InvalidOption::new(
@@ -77,11 +118,14 @@ impl Module for AppBuild {
             .target_node
             .map(|v| v.trim_start_matches('v').to_owned());
         build.npm_timeout = Duration::from_secs(args.npm_timeout.max(1));
-        Ok(build)
+        Ok(Task::Npm(build))
     }
 
-    fn plan(build: &Build, _ctx: &Context) -> anyhow::Result<Plan<()>> {
-        let planned = release::plan(build)?;
+    fn plan(task: &Task, _ctx: &Context) -> anyhow::Result<Plan<()>> {
+        let planned = match task {
+            Task::Npm(build) => release::plan(build)?,
+            Task::Tree(package) => release::plan_package(package)?,
+        };
         let mut facts = Facts::new();
         facts.insert("release_id".into(), json!(planned.id));
         facts.insert("artifact".into(), json!(planned.path));
@@ -102,8 +146,11 @@ impl Module for AppBuild {
         })
     }
 
-    fn apply(build: &Build, _change: (), _ctx: &Context) -> anyhow::Result<Applied> {
-        let built = release::build(build)?;
+    fn apply(task: &Task, _change: (), _ctx: &Context) -> anyhow::Result<Applied> {
+        let built = match task {
+            Task::Npm(build) => release::build(build)?,
+            Task::Tree(package) => release::package(package)?,
+        };
         let artifact = &built.artifact;
         let mut facts = Facts::new();
         facts.insert("release_id".into(), json!(artifact.manifest().id));

@@ -606,3 +606,33 @@ fn two_deployments_at_once_one_waits_for_the_other() {
     );
     assert_eq!(host.releases(), vec![Some(built.v2.2.clone()); 3]);
 }
+
+#[test]
+fn app_build_packages_a_tree_without_an_install_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("render");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("server"), "#!/bin/sh\n").unwrap();
+    let args = json!({
+        "src": src, "dest": dir.path().join("artifacts"),
+        "install": "none", "name": "checkbox-render", "version": "0.1.0",
+    });
+    let built = run_module("app_build", &args);
+    assert_eq!(built["changed"], true, "{built}");
+    assert!(
+        built["release_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("checkbox-render-0.1.0-")
+    );
+    assert_eq!(built["node_abi"], "", "no Node.js ABI: it runs anywhere");
+    assert_eq!(run_module("app_build", &args)["changed"], false);
+    let mut nameless = args.clone();
+    nameless.as_object_mut().unwrap().remove("name");
+    let refused = run_module("app_build", &nameless);
+    assert_eq!(refused["failed"], true);
+    assert!(
+        refused["msg"].as_str().unwrap().contains("'name'"),
+        "{refused}"
+    );
+}

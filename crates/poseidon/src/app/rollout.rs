@@ -64,13 +64,13 @@ pub struct Report {
 pub fn deploy(spec: &AppSpec, artifact: &Artifact) -> Result<Report, AppError> {
     spec.validate()?;
     let _lock = take_lock(spec)?;
-    let runtime = Runtime::of(&spec.node)?;
-    // Before anything is written: a release built for another Node.js does not load.
-    check_abi(artifact.manifest(), &runtime.abi)?;
     let release = artifact.manifest().id.clone();
     let observed = observe(spec, &release)?;
-    refuse_taken_ports(spec, &observed)?;
     let host = Host::new(&spec.root);
+    let abi = host_abi(spec, &host, &observed, Some(&artifact.manifest().node_abi))?;
+    // Before anything is written: a release built for another Node.js does not load.
+    check_abi(artifact.manifest(), &abi)?;
+    refuse_taken_ports(spec, &observed)?;
     let installed = host.lock(spec.lock_timeout)?.install(artifact)?.changed;
     let sha256 = artifact.sha256().to_owned();
     let mut record: Record = Record::load(&spec.record_dir, &spec.app)?;
@@ -95,7 +95,7 @@ pub fn deploy(spec: &AppSpec, artifact: &Artifact) -> Result<Report, AppError> {
         ]),
     });
     record.save(&spec.record_dir)?;
-    let outcome = roll(spec, &host, &release, &runtime.abi, &observed);
+    let outcome = roll(spec, &host, &release, &abi, &observed);
     finish(spec, &mut record, &release, previous, installed, outcome)
 }
 
@@ -105,7 +105,6 @@ pub fn deploy(spec: &AppSpec, artifact: &Artifact) -> Result<Report, AppError> {
 pub fn rollback(spec: &AppSpec) -> Result<Report, AppError> {
     spec.validate()?;
     let _lock = take_lock(spec)?;
-    let runtime = Runtime::of(&spec.node)?;
     let mut record: Record = Record::load(&spec.record_dir, &spec.app)?;
     let live = record.live().cloned().ok_or_else(|| {
         AppError::NothingToRollBack(format!("no live release of {} is recorded", spec.app))
@@ -114,10 +113,12 @@ pub fn rollback(spec: &AppSpec) -> Result<Report, AppError> {
         AppError::NothingToRollBack(format!("{} is the first release", live.version))
     })?;
     let host = Host::new(&spec.root);
-    check_abi(&host.installed(&target)?.manifest, &runtime.abi)?;
+    let manifest = host.installed(&target)?.manifest;
     let observed = observe(spec, &target)?;
+    let abi = host_abi(spec, &host, &observed, Some(&manifest.node_abi))?;
+    check_abi(&manifest, &abi)?;
     refuse_taken_ports(spec, &observed)?;
-    let outcome = roll(spec, &host, &target, &runtime.abi, &observed);
+    let outcome = roll(spec, &host, &target, &abi, &observed);
     let mut report = outcome?;
     record.set_state(&live.version, "rolled_back");
     if let Some(entry) = record
@@ -132,6 +133,32 @@ pub fn rollback(spec: &AppSpec) -> Result<Report, AppError> {
     report.previous = Some(live.version);
     report.changed = true;
     Ok(report)
+}
+
+/// The host's Node.js module ABI, asked of `node` only when a release involved (the one
+/// rolled out, or one an instance runs and may go back to) was built with Node.js: a
+/// packaged program (`release::package`) needs no Node.js on the host.
+fn host_abi(
+    spec: &AppSpec,
+    host: &Host,
+    observed: &Observed,
+    target_abi: Option<&str>,
+) -> Result<String, AppError> {
+    let mut needed = target_abi.is_some_and(|abi| !abi.is_empty());
+    for id in observed
+        .instances
+        .iter()
+        .filter_map(|i| i.current.as_deref())
+    {
+        if let Ok(installed) = host.installed(id) {
+            needed |= !installed.manifest.node_abi.is_empty();
+        }
+    }
+    if needed {
+        Ok(Runtime::of(&spec.node)?.abi)
+    } else {
+        Ok(String::new())
+    }
 }
 
 /// One rollout per application at a time, the lock naming its holder.

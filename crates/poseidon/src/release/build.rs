@@ -67,7 +67,7 @@ pub struct Planned {
     pub id: String,
     pub path: PathBuf,
     pub existing: Option<Artifact>,
-    inputs: Inputs,
+    pub(super) inputs: Inputs,
 }
 
 /// Reads the source and the runtime; writes nothing.
@@ -135,20 +135,23 @@ pub fn artifact_path(out_dir: &Path, id: &str) -> PathBuf {
 
 /// The artifact at `path` when it reads whole and was built from `inputs`; anything else
 /// (absent, cut short by a killed build, other inputs) is built again.
-fn already_built(path: &Path, inputs: &Inputs) -> Option<Artifact> {
+pub(super) fn already_built(path: &Path, inputs: &Inputs) -> Option<Artifact> {
     let sha256 = tree::file_sha256(path).ok()?;
     let artifact = Artifact::open(path, &sha256).ok()?;
     artifact.manifest().built_from(inputs).then_some(artifact)
 }
 
 fn refuse_out_dir_inside_source(build: &Build) -> Result<(), ReleaseError> {
-    let source =
-        fs::canonicalize(&build.source).map_err(ReleaseError::io("resolving", &build.source))?;
-    let out =
-        fs::canonicalize(&build.out_dir).map_err(ReleaseError::io("resolving", &build.out_dir))?;
+    refuse_inside(&build.source, &build.out_dir)
+}
+
+/// Refuses an artifact directory inside the source: every build would change the source.
+pub(super) fn refuse_inside(source: &Path, out_dir: &Path) -> Result<(), ReleaseError> {
+    let source = fs::canonicalize(source).map_err(ReleaseError::io("resolving", source))?;
+    let out = fs::canonicalize(out_dir).map_err(ReleaseError::io("resolving", out_dir))?;
     if out.starts_with(&source) {
         return Err(ReleaseError::Unpackable {
-            path: build.out_dir.clone(),
+            path: out_dir.to_owned(),
             reason: format!(
                 "the artifact directory is inside the source {}: every build would change the source",
                 source.display()

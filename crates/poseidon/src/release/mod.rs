@@ -31,6 +31,8 @@ pub mod manifest;
 #[cfg(feature = "release")]
 pub mod node;
 #[cfg(feature = "release")]
+mod package;
+#[cfg(feature = "release")]
 mod store;
 #[cfg(feature = "release")]
 pub mod tree;
@@ -43,5 +45,7 @@ pub use artifact::Artifact;
 pub use build::{Build, Built, NOT_SOURCE, Planned, artifact_path, build, plan};
 #[cfg(feature = "release")]
 pub use manifest::Manifest;
+#[cfg(feature = "release")]
+pub use package::{Package, package, plan_package};
 #[cfg(feature = "release")]
 pub use store::{Host, INSTALLED, Install, Installed, Locked, Switch, check_abi};

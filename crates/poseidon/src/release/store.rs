@@ -399,8 +399,10 @@ impl Locked<'_> {
 }
 
 /// Refuses a release whose native modules were built for another Node.js ABI.
+/// A release without a Node.js ABI (a packaged tree: `release::package`) loads no native
+/// Node.js module and runs anywhere.
 pub fn check_abi(manifest: &Manifest, host_abi: &str) -> Result<(), ReleaseError> {
-    if manifest.node_abi == host_abi {
+    if manifest.node_abi.is_empty() || manifest.node_abi == host_abi {
         Ok(())
     } else {
         Err(ReleaseError::AbiMismatch {
