@@ -133,7 +133,7 @@ fn an_ordered_list_is_a_single_choice_and_loose_items_keep_their_lines() {
     assert_eq!(
         out,
         "<div data-question=\"1\" data-kind=\"singlechoice\">\n<h3>Q</h3>\n\
-         <div class=\"radio\"><label><input type=\"radio\" name=\"1\" value=\"0\" /> One\nmore</label></div>\n\
+         <div class=\"radio\"><label><input type=\"radio\" name=\"1\" value=\"0\" /> One<br />\nmore</label></div>\n\
          <div class=\"radio\"><label><input type=\"radio\" name=\"1\" value=\"1\" /> <code>Two</code></label></div>\n\
          </div>\n"
     );
@@ -493,6 +493,11 @@ fn an_unknown_or_mistyped_input_option_is_an_error() {
         4,
         "input option `name` must be a string",
     );
+    assert_error(
+        "{}\n---\n### Q\n> {rows: null, size: null}\n",
+        4,
+        "input option `size` is not an input option",
+    );
     // `rows: 3.0` is three rows; a number is a name.
     assert!(page("### Q\n> {rows: 3.0, name: 7}\n").contains("name=\"7\" rows=\"3\""));
 }
@@ -527,4 +532,63 @@ fn error_lines_count_crlf_lines_too() {
         5,
         "before the first question",
     );
+}
+
+// ---------------------------------------------------------------- the documentation
+
+/// Every ```survey block of docs/survey-markdown.md and the ```html or ```error block that
+/// follows it: (info string, survey, expected answer).
+fn documented_examples(doc: &str) -> Vec<(String, String, String, String)> {
+    let mut examples = Vec::new();
+    let mut block: Option<(String, String, String)> = None;
+    let mut survey: Option<(String, String)> = None;
+    for line in doc.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        match &mut block {
+            None => {
+                let ticks = bare.chars().take_while(|&c| c == '`').count();
+                if ticks >= 3 {
+                    let (fence, info) = bare.split_at(ticks);
+                    block = Some((fence.to_string(), info.to_string(), String::new()));
+                }
+            }
+            Some((fence, _, body)) if bare != fence => body.push_str(line),
+            Some(_) => {
+                let (_, info, body) = block.take().unwrap();
+                if info.starts_with("survey") {
+                    survey = Some((info, body));
+                } else if info == "html" || info == "error" {
+                    let (survey_info, markdown) = survey.take().expect("an answer after a survey");
+                    examples.push((survey_info, markdown, info, body));
+                }
+            }
+        }
+    }
+    examples
+}
+
+#[test]
+fn the_documented_examples_render_as_documented() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../docs/survey-markdown.md"
+    );
+    let doc = std::fs::read_to_string(path).expect("docs/survey-markdown.md");
+    let examples = documented_examples(&doc);
+    assert!(
+        examples.len() >= 25,
+        "only {} examples found",
+        examples.len()
+    );
+    for (info, markdown, kind, expected) in examples {
+        let options = RenderOptions {
+            uploads_enabled: !info.contains("uploads-off"),
+        };
+        let answer = match render(&markdown, &options) {
+            Ok(html) if kind == "html" => html,
+            Err(e) if kind == "error" => format!("{e}\n"),
+            other => panic!("{markdown:?}: expected {kind}, got {other:?}"),
+        };
+        assert_eq!(answer, expected, "the documented answer for {markdown:?}");
+    }
 }

@@ -81,7 +81,7 @@ impl<'a, I: Iterator<Item = Spanned<'a>>> Iterator for Block<'_, 'a, I> {
 pub(crate) enum Mode {
     /// Everything passes (a heading's or a table cell's inline content).
     Inline,
-    /// A choice's label: paragraphs (and HTML blocks, shown as text) unwrapped, a line break
+    /// A choice's label: paragraphs (and HTML blocks, shown as text) unwrapped, a `<br />`
     /// between two; other block content refused.
     Label,
 }
@@ -155,7 +155,7 @@ impl<'a, I: Iterator<Item = Spanned<'a>>> Iterator for Inner<'_, I> {
                     if label && self.depth == 1 && matches!(tag, Tag::Paragraph | Tag::HtmlBlock) {
                         self.paragraphs += 1;
                         if self.paragraphs > 1 {
-                            return Some(Event::SoftBreak);
+                            return Some(Event::HardBreak);
                         }
                         continue;
                     }

@@ -64,7 +64,7 @@ fn read(map: Map<String, Value>) -> Result<Block, ErrorKind> {
     };
     for (key, value) in map {
         match (key.as_str(), value) {
-            (_, Value::Null) => {}
+            ("upload" | "rows" | "name" | "placeholder", Value::Null) => {}
             ("upload", Value::Bool(b)) => block.upload = b,
             ("upload", _) => return Err(option_error("upload", "must be true or false")),
             ("rows", Value::Number(n)) => {
