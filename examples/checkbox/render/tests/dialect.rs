@@ -311,6 +311,13 @@ fn a_blockquote_not_starting_with_a_brace_stays_a_blockquote_anywhere() {
         page("> Just a *note*\n"),
         "<blockquote>\n<p>Just a <em>note</em></p>\n</blockquote>\n"
     );
+    // A quote in a quote holding an object is a quote too.
+    let out = page("### Q\n> > {rows: 2}\n");
+    assert!(out.contains("data-kind=\"none\""), "{out}");
+    assert!(
+        out.contains("<blockquote>\n<blockquote>\n<p>{rows: 2}</p>"),
+        "{out}"
+    );
     let out = page("### Q\n> Note: {not an input}\n");
     assert!(out.contains("data-kind=\"none\""), "{out}");
     assert!(

@@ -98,7 +98,7 @@ impl<'a> Walker<'a> {
                     }
                 }
                 Event::Start(Tag::BlockQuote(_)) => {
-                    match inputs::quote::input_text(&self.body[range.clone()]) {
+                    match inputs::quote::input_text(self.body.get(range.clone()).unwrap_or("")) {
                         Some(text) => {
                             inputs::quote::skip(&mut events);
                             self.input(Input::Quote(text), range.start, &mut events)?;

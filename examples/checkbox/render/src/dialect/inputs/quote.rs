@@ -16,6 +16,12 @@ use crate::dialect::json5::{Failure, MAX_DEPTH, parse_object};
 /// The blockquote's source without one level of `>` markers, when it holds an input (its
 /// text starts with `{`); `None` keeps it an ordinary blockquote.
 pub(crate) fn input_text(source: &str) -> Option<String> {
+    // Most blockquotes are prose: tell without allocating (a nested `> > {` passes this
+    // first look and is told apart below).
+    let first = source.trim_start_matches(|c: char| c.is_whitespace() || c == '>');
+    if !first.starts_with('{') {
+        return None;
+    }
     let mut text = String::with_capacity(source.len());
     for line in source.split_inclusive('\n') {
         let trimmed = line.trim_start_matches([' ', '\t']);
