@@ -14,6 +14,7 @@
 #   bench/checkbox-rollout.sh [ROUNDS]   (default 3; medians of the times, failures summed)
 #   BENCH_PEER_ONLY=1 bench/checkbox-rollout.sh   (the peer alone: needs no cargo)
 #   LOAD_RATE=120 LOAD_CLIENTS=8                  (the load: requests/s, connections)
+#   BENCH_SKIP_BUILD=1                            (the collection as scripts/build-collection.sh left it)
 #   KEEP=1                                        (keep the temporary directory)
 #
 # Everything runs under one temporary directory, on free loopback ports: the peer's pm2
@@ -32,7 +33,7 @@ ANSIBLE_PACKAGE_VERSION=12.3.0 # community.general 11.4.2, the ansible release o
 PM2_VERSION=7.0.4
 
 "$POSEIDON_ROOT/scripts/setup.sh" >&2
-if [ -z "$peer_only" ]; then "$POSEIDON_ROOT/scripts/build-collection.sh" >/dev/null; fi
+if [ -z "$peer_only" ] && [ -z "${BENCH_SKIP_BUILD:-}" ]; then "$POSEIDON_ROOT/scripts/build-collection.sh" >/dev/null; fi
 
 # Short: supervisord's socket path must fit in sun_path.
 work=$(mktemp -d /tmp/cbx.XXXXXX)
@@ -130,7 +131,7 @@ pipelining = true
 CFG
 export ANSIBLE_CONFIG="$work/ansible.cfg"
 unset ANSIBLE_COLLECTIONS_PATH
-ansible-galaxy collection list community.general 2>/dev/null | grep -q 'community.general' ||
+ansible-galaxy collection list community.general 2>/dev/null | grep 'community.general' >/dev/null ||
   { echo "community.general is not visible in $work/collections" >&2; exit 1; }
 
 log "pm2 $PM2_VERSION from the npm registry into $work/pm2"
@@ -289,7 +290,7 @@ done
 m() { printf '%s\n' $1 | median; }
 echo
 echo "checkbox.io, 3 instances behind nginx, $rounds rounds (median times; failures summed);" \
-  "load $rate req/s on $clients keep-alive connections; $(ansible-playbook --version | head -1)"
+  "load $rate req/s on $clients keep-alive connections; $(ansible-playbook --version 2>/dev/null | sed -n 1p)"
 echo "peer: copy + community.general.npm + pm2 $PM2_VERSION (3 fork-mode processes, startOrReload) + nginx;" \
   "ours: poseidon.deploy.app_build + app_release"
 printf '%-44s %12s %12s %10s\n' "" "peer" "ours" "ours/peer"
@@ -308,7 +309,10 @@ printf '%-44s %12s %12s\n' "failed requests during the releases" "${failed[peer]
   "$([ -z "$peer_only" ] && echo "${failed[ours]}/${requests[ours]}" || echo -)"
 printf '%-44s %12s %12s\n' "  resent (kept-alive connection closed)" "${resent[peer]}" "$([ -z "$peer_only" ] && echo "${resent[ours]}" || echo -)"
 for side in $sides; do
-  if [ -n "${samples[$side]:-}" ]; then echo "$side's failures:"; printf '%s\n' "${samples[$side]}"; fi
+  if [ -n "$(printf '%s' "${samples[$side]:-}" | tr -d '[:space:]')" ]; then
+    echo "$side, the failures:"
+    printf '%s' "${samples[$side]}"
+  fi
 done
 if [ -z "$peer_only" ]; then
   awk -v o="$(m "${nochange_times[ours]}")" -v p="$(m "${nochange_times[peer]}")" -v f="${failed[ours]}" 'BEGIN {
