@@ -269,6 +269,12 @@ fn refusals_are_json_with_the_right_status() {
         &post(&url, "application/x-www-form-urlencoded", &form(&over)),
         413,
     );
+    // A client waiting for 100 Continue gets the 413 without sending the body.
+    raw = raw_request(
+        service.address(),
+        "POST /render HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(raw.0, 413, "100-continue: {}", raw.1);
     // Chunked, with no length announced: cut at the limit all the same.
     let chunk = "a".repeat(64 * 1024);
     let mut request = String::from(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 
 use super::flag_cache::FlagCache;
@@ -23,6 +24,27 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Inputs above this size are rendered on the blocking pool rather than on a worker
 /// thread, so that one large survey does not hold up the requests queued behind it.
 const INLINE_RENDER_LIMIT: usize = 64 * 1024;
+
+/// How much of a refused body is still read (and thrown away) before the 413, within
+/// [`DRAIN_TIME`], so that a client still sending it reads the answer rather than a reset.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and drops what is left of a refused body, within [`DRAIN_LIMIT`] and [`DRAIN_TIME`].
+async fn drain(body: &mut Body) {
+    let read = async {
+        let mut left = DRAIN_LIMIT;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                left = left.saturating_sub(data.len());
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+}
 
 /// What the handlers share.
 pub struct App {
@@ -152,27 +174,36 @@ async fn read_markdown(headers: &HeaderMap, body: Body) -> Result<String, Respon
             &format!("the body is larger than {BODY_LIMIT} bytes"),
         )
     };
+    // A client that waits for 100 Continue sends nothing more: no need to read it.
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+    let mut body = body;
+    if let Some(declared) = declared.filter(|n| *n > BODY_LIMIT as u64) {
+        if !expects_continue && declared <= (BODY_LIMIT + DRAIN_LIMIT) as u64 {
+            drain(&mut body).await;
+        }
         return Err(too_large());
     }
-    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let over_limit = std::error::Error::source(&e)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            if over_limit {
-                return Err(too_large());
+    let mut bytes = Vec::with_capacity(declared.map_or(1024, |n| n as usize));
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if bytes.len() + data.len() > BODY_LIMIT {
+            if !expects_continue {
+                drain(&mut body).await;
             }
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                &format!("reading the body: {e}"),
-            ));
+            return Err(too_large());
         }
-    };
+        bytes.extend_from_slice(&data);
+    }
     let parsed = match encoding {
         Encoding::Json => serde_json::from_slice::<RenderRequest>(&bytes)
             .map_err(|e| format!("the body is not a JSON object {{\"markdown\": \"...\"}}: {e}")),
