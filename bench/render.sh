@@ -151,7 +151,6 @@ awk -v pr="${rps[peer]}" -v orr="${rps[ours]}" -v pp="${p99[peer]}" -v op="${p99
     orr / pr, p5 / o5, pp / op, pc / oc, ph / oh
   printf "ours: peak RSS %.1f MB (target < 20 MB)\n", oh / 1024
 }'
-if [ "${bad[peer]}" != 0 ] || [ "${bad[ours]}" != 0 ]; then
-  echo "failed answers: peer ${bad[peer]}, ours ${bad[ours]}" >&2
-  exit 1
-fi
+# The peer's failures (wrk's 2 s timeouts, mostly) are its figures; ours must have none.
+echo "failed (non-2xx answers and socket errors): peer ${bad[peer]}, ours ${bad[ours]}"
+[ "${bad[ours]}" = 0 ]

@@ -36,6 +36,10 @@ struct Args {
     /// How often the flag is read from Redis: the staleness bound (e.g. 2s, 500ms).
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     flag_refresh: Duration,
+    /// While Redis cannot be read, how long the last value read is kept before the flag
+    /// falls back to its default (default: kept until Redis answers again).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    flag_max_stale: Option<Duration>,
     /// Bound of one Redis connect or command.
     #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     redis_timeout: Duration,
@@ -113,6 +117,7 @@ impl Args {
                 default: true,
                 redis,
                 refresh: self.flag_refresh,
+                max_stale: self.flag_max_stale,
             },
             shutdown: Shutdown {
                 drain_delay: self.drain_delay,

@@ -678,6 +678,12 @@ fn the_flag_keeps_its_last_value_while_redis_is_down_and_says_it_is_stale() {
     })
     .unwrap();
 
+    let bounded = Service::start(
+        &["--flag-refresh", "100ms", "--flag-max-stale", "1s"],
+        &[("REDIS_URL", &redis.url())],
+    );
+    assert!(!upload_input(&bounded));
+
     drop(redis);
     wait_until("the cache to say stale", Duration::from_secs(10), || {
         service.metric(stale) == Some(1.0)
@@ -693,6 +699,20 @@ fn the_flag_keeps_its_last_value_while_redis_is_down_and_says_it_is_stale() {
         upload_input(&service);
     }
     assert!(started.elapsed() < Duration::from_secs(2));
+    // With --flag-max-stale, the last value is given up for the default once too old.
+    wait_until(
+        "the default after --flag-max-stale",
+        Duration::from_secs(10),
+        || bounded.metric(enabled) == Some(1.0),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", bounded.log()));
+    assert!(upload_input(&bounded));
+    assert_eq!(bounded.metric(stale), Some(1.0));
+    assert_eq!(
+        service.metric(enabled),
+        Some(0.0),
+        "no bound: still the last value"
+    );
 }
 
 #[test]

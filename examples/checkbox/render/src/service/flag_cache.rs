@@ -1,13 +1,14 @@
 //! The `surveyUploads` flag, read from Redis by a background thread every `refresh`
 //! (bounded staleness); requests only load an atomic, never ask Redis.
 //!
-//! Redis unreachable: the last value read stays, or the flag's default when none was
-//! ever read, and `checkbox_render_flag_cache_stale` says 1 until a read succeeds again.
+//! Redis unreachable: the last value read stays (for at most `max_stale` when set), or
+//! the flag's default when none was ever read (or `max_stale` passed), and
+//! `checkbox_render_flag_cache_stale` says 1 until a read succeeds again.
 //! A flag that does not exist in Redis has its default (uploads on): nobody switched it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use poseidon::flags::{FlagError, FlagName, FlagStore, RedisConfig, Subject};
 
@@ -24,6 +25,9 @@ pub struct FlagSettings {
     pub redis: Option<RedisConfig>,
     /// Time between two reads: the staleness bound while Redis answers.
     pub refresh: Duration,
+    /// How long the last value read is kept while Redis cannot be read; then the default.
+    /// `None`: for as long as it takes.
+    pub max_stale: Option<Duration>,
 }
 
 /// The value requests read.
@@ -61,6 +65,7 @@ pub fn start(settings: FlagSettings, metrics: FlagMetrics) -> FlagCache {
         cache: cache.clone(),
         metrics,
         failing: false,
+        last_read: None,
     };
     refresher.refresh();
     let spawned = std::thread::Builder::new()
@@ -85,6 +90,8 @@ struct Refresher {
     metrics: FlagMetrics,
     /// Whether the previous read failed (to log transitions, not every failure).
     failing: bool,
+    /// When a read last succeeded.
+    last_read: Option<Instant>,
 }
 
 impl Refresher {
@@ -98,6 +105,7 @@ impl Refresher {
                     .duration_since(UNIX_EPOCH)
                     .unwrap_or_default();
                 self.metrics.last_refresh.set(now.as_secs_f64());
+                self.last_read = Some(Instant::now());
                 if self.failing {
                     tracing::info!(flag = %self.settings.name, value, "flag read from Redis again");
                 }
@@ -117,6 +125,20 @@ impl Refresher {
                     );
                 }
                 self.failing = true;
+                let expired = self
+                    .settings
+                    .max_stale
+                    .is_some_and(|max| self.last_read.is_some_and(|at| at.elapsed() > max));
+                let default = self.settings.default;
+                if expired && self.cache.enabled() != default {
+                    tracing::warn!(
+                        flag = %self.settings.name,
+                        value = default,
+                        "the last value read is older than --flag-max-stale: back to the default"
+                    );
+                    self.cache.enabled.store(default, Ordering::Relaxed);
+                    self.metrics.enabled.set(i64::from(default));
+                }
             }
         }
     }
