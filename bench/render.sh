@@ -137,7 +137,8 @@ measure() {
     "${cpu_us[$side]}" "${bad[$side]}"
 }
 
-echo "load: wrk -t$threads -c$connections -d$duration (after $warmup of warm-up), POST /render as JSON, $(nproc) CPUs"
+echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
+echo "load: wrk -t$threads -c$connections -d$duration (after $warmup of warm-up), POST /render as JSON"
 start peer "$peer_port" env PORT="$peer_port" NODE_ENV=production node "$work/peer/server.js"
 measure peer "$peer_port" "$started_pid"
 kill -TERM "$started_pid"; wait "$started_pid" 2>/dev/null || true

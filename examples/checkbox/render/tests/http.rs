@@ -737,3 +737,43 @@ fn with_redis_down_from_the_start_the_flag_has_its_default() {
     );
     assert!(upload_input(&live));
 }
+
+// ---- any input ----
+
+#[test]
+fn any_body_gets_a_json_answer_and_the_service_stays_up() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let service = Service::start(&[], &[]);
+    let url = service.url("/render");
+    let mut runner = TestRunner::new(Config {
+        cases: 200,
+        ..Config::default()
+    });
+    // Survey-like text (headers, headings, lists, tables, quotes, fences) and raw bytes.
+    let markdown = prop_oneof![
+        "(\\{[a-zA-Z: ,\"0-9]{0,20}\\}\n---\n)?((###|\\*|1\\.|>|\\||```|---|!|\\[\\]) ?[ -~]{0,20}\n){0,12}",
+        any::<String>(),
+    ];
+    let raw = proptest::collection::vec(any::<u8>(), 0..300);
+    runner
+        .run(&(markdown, raw), |(markdown, raw)| {
+            let (status, body) = post_json(&url, &serde_json::json!({"markdown": markdown}));
+            prop_assert!(
+                (status == 200 && body["preview"].is_string())
+                    || (status == 400 && body["error"].is_string()),
+                "{markdown:?}: {status} {body}"
+            );
+            for content_type in ["application/json", "application/x-www-form-urlencoded"] {
+                let (status, body) = post(&url, content_type, &raw);
+                prop_assert!(
+                    (status == 200 && body["preview"].is_string())
+                        || (status == 400 && body["error"].is_string()),
+                    "{raw:?} as {content_type}: {status} {body}"
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(http_get(&service.url("/healthz")).0, 200);
+}
