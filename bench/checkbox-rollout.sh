@@ -10,6 +10,8 @@
 #      instance answers /healthz with the new release);
 #   2. the wall time of that new release (the source changed: its BUILD_ID file);
 #   3. the wall time of a run with nothing to do (target: ours <= 1/3 of the peer's).
+# The times are ansible-playbook's wall time: the peer's ends when pm2 has started its
+# processes, before they answer; ours when every instance was probed on the new release.
 #
 #   bench/checkbox-rollout.sh [ROUNDS]   (default 3; medians of the times, failures summed)
 #   BENCH_PEER_ONLY=1 bench/checkbox-rollout.sh   (the peer alone: needs no cargo)
@@ -248,6 +250,7 @@ stop_load() {
   load_pid=""
 }
 
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 build_id() { printf '%s\n' "$1" >"$source_dir/BUILD_ID"; }
 
 declare -A first release_times nochange_times failed requests resent samples
@@ -291,6 +294,7 @@ m() { printf '%s\n' $1 | median; }
 echo
 echo "checkbox.io, 3 instances behind nginx, $rounds rounds (median times; failures summed);" \
   "load $rate req/s on $clients keep-alive connections; $(ansible-playbook --version 2>/dev/null | sed -n 1p)"
+echo "load average (1, 5, 15 min) at the start: $loadavg_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 echo "peer: copy + community.general.npm + pm2 $PM2_VERSION (3 fork-mode processes, startOrReload) + nginx;" \
   "ours: poseidon.deploy.app_build + app_release"
 printf '%-44s %12s %12s %10s\n' "" "peer" "ours" "ours/peer"
