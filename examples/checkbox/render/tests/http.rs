@@ -626,6 +626,26 @@ fn a_request_that_never_finishes_does_not_hold_the_stop_beyond_its_bound() {
     assert!(service.log().contains("still open"), "{}", service.log());
 }
 
+#[test]
+fn a_second_signal_ends_the_stop_at_once() {
+    let mut service = Service::start(&["--drain-delay", "30s"], &[]);
+    service.signal("TERM");
+    wait_until("/healthz to answer 503", Duration::from_secs(5), || {
+        http_get(&service.url("/healthz")).0 == 503
+    })
+    .unwrap();
+    let signalled = Instant::now();
+    service.signal("INT");
+    let status = service.exited_within(Duration::from_secs(10));
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    assert!(!status.success());
+    assert!(
+        service.log().contains("received again"),
+        "{}",
+        service.log()
+    );
+}
+
 // ---- the flag cache ----
 
 fn set_uploads(redis: &RedisServer, state: FlagState) {

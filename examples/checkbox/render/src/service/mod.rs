@@ -71,7 +71,9 @@ pub async fn run(config: Config) -> Result<Stopped> {
     Ok(serve::serve(listeners, router, draining, config.shutdown, signal).await)
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
+/// Resolves on the first SIGTERM or SIGINT. A second one ends the process at once
+/// (exit status 1): the signals stay caught once handled, so without this a second
+/// Ctrl-C would do nothing until the stop's own bounds ran out.
 fn signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
@@ -82,5 +84,13 @@ fn signal() -> Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => "SIGINT",
         };
         tracing::info!(signal = name, "received");
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            tracing::warn!(signal = name, "received again while stopping: exiting now");
+            std::process::exit(1);
+        });
     })
 }
