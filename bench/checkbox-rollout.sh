@@ -253,6 +253,7 @@ stop_load() {
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 build_id() { printf '%s\n' "$1" >"$source_dir/BUILD_ID"; }
 
+nocopy_times=""
 declare -A first release_times nochange_times failed requests resent samples
 build_id "bench-0"
 for side in $sides; do
@@ -284,7 +285,15 @@ for s in t["samples"][:3]: print("    e.g.", s)' "$work/$side.release$round.load
   done
   for side in $sides; do
     log "$side: round $round, nothing to do"
-    nochange_times[$side]+="$(playbook "$side" "nochange$round") "
+    t=$(playbook "$side" "nochange$round")
+    nochange_times[$side]+="$t "
+    if [ "$side" = peer ]; then
+      # The same run less its copy task (profile_tasks): ansible.builtin.copy of a
+      # directory checks file by file; this bounds from below a peer that ships its
+      # source in one task (the course's git clone, an unarchive).
+      copy=$(grep -oP '^Copy the source onto the server -+ +\K[0-9.]+(?=s$)' "$work/peer.nochange$round.out" || echo 0)
+      nocopy_times+="$(awk -v w="$t" -v c="$copy" 'BEGIN {printf "%.4f", w - c}') "
+    fi
     changed=$(cat "$work/$side.nochange$round.changed")
     [ "$changed" = 0 ] || { echo "$side: the no-change run reported changed=$changed" >&2; tail -30 "$work/$side.nochange$round.out" >&2; exit 1; }
   done
@@ -309,6 +318,8 @@ row "new release under load, s" "$(printf %.2f "$(m "${release_times[peer]}")")"
   "$([ -z "$peer_only" ] && printf %.2f "$(m "${release_times[ours]}")")"
 row "no-change run, s" "$(printf %.2f "$(m "${nochange_times[peer]}")")" \
   "$([ -z "$peer_only" ] && printf %.2f "$(m "${nochange_times[ours]}")")"
+row "no-change run, peer less its copy task, s" "$(printf %.2f "$(m "$nocopy_times")")" \
+  "$([ -z "$peer_only" ] && printf %.2f "$(m "${nochange_times[ours]}")")"
 printf '%-44s %12s %12s\n' "failed requests during the releases" "${failed[peer]}/${requests[peer]}" \
   "$([ -z "$peer_only" ] && echo "${failed[ours]}/${requests[ours]}" || echo -)"
 printf '%-44s %12s %12s\n' "  resent (kept-alive connection closed)" "${resent[peer]}" "$([ -z "$peer_only" ] && echo "${resent[ours]}" || echo -)"
@@ -319,9 +330,11 @@ for side in $sides; do
   fi
 done
 if [ -z "$peer_only" ]; then
-  awk -v o="$(m "${nochange_times[ours]}")" -v p="$(m "${nochange_times[peer]}")" -v f="${failed[ours]}" 'BEGIN {
-    printf "no-change ours/peer %.3f (target <= 0.333): %s; failed requests, ours: %d (target 0): %s\n",
-      o / p, (o * 3 <= p ? "met" : "NOT met"), f, (f == 0 ? "met" : "NOT met") }'
+  awk -v o="$(m "${nochange_times[ours]}")" -v p="$(m "${nochange_times[peer]}")" -v n="$(m "$nocopy_times")" \
+    -v f="${failed[ours]}" 'BEGIN {
+    printf "no-change ours/peer %.3f (target <= 0.333): %s (against the peer less its copy task: %.3f);" \
+      " failed requests, ours: %d (target 0): %s\n",
+      o / p, (o * 3 <= p ? "met" : "NOT met"), o / n, f, (f == 0 ? "met" : "NOT met") }'
 fi
 echo "by task (round $rounds, ansible.posix.profile_tasks):"
 for label in "release$rounds" "nochange$rounds"; do
