@@ -18,3 +18,24 @@ pub fn http_get(url: &str) -> (u16, String) {
         Err(e) => (0, e.to_string()),
     }
 }
+
+/// `POST url` with a form body (`application/x-www-form-urlencoded`, as a browser's form
+/// sends): the status and the body, whatever the status; `(0, the error)` without an answer.
+pub fn http_post_form(url: &str, form: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    match agent
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form)
+    {
+        Ok(mut response) => (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
+}

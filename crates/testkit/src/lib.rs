@@ -27,7 +27,7 @@ mod wait;
 pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
 pub use docs::option_drift;
 pub use fault_proxy::{FaultProxy, Faults, Injected};
-pub use http::http_get;
+pub use http::{http_get, http_post_form};
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
 pub use module_binaries::{

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use poseidon_testkit::{
     Ansible, Collection, MariaDbServer, MotoServer, PlaybookRun, RedisServer, SshServer, WarKind,
-    build_war, free_port, free_ports, http_get, repo_root,
+    build_war, free_port, free_ports, http_get, http_post_form, repo_root,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -108,6 +108,9 @@ impl Site {
             "checkbox_http_port": checkbox_port,
             "checkbox_status_port": free_port(),
             "checkbox_base_port": free_ports(3),
+            "render_listen": format!("127.0.0.1:{}", free_port()),
+            "render_status_listen": format!("127.0.0.1:{}", free_port()),
+            "render_base_port": free_ports(3),
         });
         if let Some(sshd) = ssh {
             vars["provision_inventory_local"] = json!(false);
@@ -167,6 +170,7 @@ impl Drop for Site {
             ("state/deploy/tomcat/tomcat.pid", "-9"),
             ("state/build/mariadbd.pid", "-9"),
             ("state/checkbox/nginx/nginx.pid", "-TERM"),
+            ("state/render/nginx/nginx.pid", "-TERM"),
             ("state/supervisor/supervisord.pid", "-TERM"),
         ] {
             if let Ok(pid) = std::fs::read_to_string(self.dir.path().join(pid_file)) {
@@ -251,6 +255,17 @@ fn pipeline(ssh: Option<&SshServer>) {
     assert!(
         status == 200 && !css.is_empty(),
         "static files through nginx: {status}"
+    );
+    // The designer's preview, posted as checkbox.io's page does, reaches the render
+    // service through both nginx instances: its pages and questions are the dialect's.
+    let (status, preview) = http_post_form(
+        &format!("http://127.0.0.1:{}/api/design/survey", site.checkbox_port),
+        "markdown=%7B%7D%0A---%0A%23%23%23+Pick+one%0A1.+yes%0A2.+no%0A",
+    );
+    assert_eq!(status, 200, "{preview}");
+    assert!(
+        preview.contains(r#"data-question=\"1\" data-kind=\"singlechoice\""#),
+        "rendered by checkbox-render: {preview}"
     );
 
     let (second, second_time) = site.run(&[]);

@@ -18,7 +18,7 @@ pub const START_RETRIES: u32 = 3;
 /// `directory`, `environment` and the log settings, and `%%` is its literal percent.
 pub fn render_program(instance: &Instance) -> String {
     let command = instance
-        .argv()
+        .command()
         .iter()
         .map(|arg| escape_percent(&shell_quote(arg)))
         .collect::<Vec<_>>()
@@ -155,6 +155,22 @@ fn shell_quote(arg: &str) -> String {
 mod tests {
     use super::*;
     use crate::supervise::spec::tests::config;
+
+    #[test]
+    fn a_program_in_the_release_runs_through_the_instance_pointer() {
+        let instance = Instance::new(crate::supervise::InstanceConfig {
+            argv: vec!["./checkbox-render".into(), "--threads".into(), "1".into()],
+            ..config()
+        })
+        .unwrap();
+        let text = render_program(&instance);
+        assert!(
+            text.contains(
+                "command=/srv/checkbox/instances/3001/current/checkbox-render --threads 1\n"
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_program_has_the_settings_of_a_supervised_instance() {

@@ -194,6 +194,22 @@ impl Instance {
         &self.config.argv
     }
 
+    /// The argument vector as the supervisor runs it: a program named `./<path>` (one in
+    /// the release, such as a compiled service) is made absolute through the instance's
+    /// `current` pointer, since neither supervisor nor systemd looks a command up in the
+    /// working directory. The pointer is resolved when the process starts.
+    pub fn command(&self) -> Vec<String> {
+        let mut argv = self.config.argv.clone();
+        if let Some(relative) = argv[0].strip_prefix("./") {
+            argv[0] = self
+                .directory()
+                .join(relative)
+                .to_string_lossy()
+                .into_owned();
+        }
+        argv
+    }
+
     pub fn release_id(&self) -> &str {
         &self.config.release_id
     }

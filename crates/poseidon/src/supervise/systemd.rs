@@ -13,10 +13,19 @@ pub fn template_unit(instance: &Instance) -> String {
     let app = instance.app();
     let root = escape(&instance.root().to_string_lossy());
     let log = escape(&instance.log_dir().to_string_lossy());
+    // A program in the release (`./<path>`) runs through the instance's pointer, as in
+    // supervisor; here the port is the template's `%i`.
     let exec = instance
         .argv()
         .iter()
-        .map(|arg| format!("\"{}\"", escape(arg).replace('$', "$$")))
+        .enumerate()
+        .map(|(n, arg)| match arg.strip_prefix("./") {
+            Some(relative) if n == 0 => format!(
+                "\"{root}/instances/%i/current/{}\"",
+                escape(relative).replace('$', "$$")
+            ),
+            _ => format!("\"{}\"", escape(arg).replace('$', "$$")),
+        })
         .collect::<Vec<_>>()
         .join(" ");
     let mut unit = format!(
