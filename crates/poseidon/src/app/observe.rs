@@ -78,7 +78,7 @@ pub fn observe(spec: &AppSpec, release: &str) -> Result<Observed, AppError> {
     let mut wanted = Vec::new();
     for &port in &spec.ports {
         let current = host.current(port)?;
-        let name = spec.instance(port, "0")?.name();
+        let name = crate::supervise::program_name(&spec.app, port);
         let running = statuses
             .iter()
             .any(|s| s.name == name && s.state == State::Running);

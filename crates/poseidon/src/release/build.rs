@@ -70,6 +70,21 @@ pub struct Planned {
     pub(super) inputs: Inputs,
 }
 
+impl Planned {
+    /// The release `inputs` make, and its artifact in `out_dir` when already built.
+    pub(super) fn new(inputs: Inputs, out_dir: &Path) -> Planned {
+        let id = inputs.id();
+        let path = artifact_path(out_dir, &id);
+        let existing = already_built(&path, &inputs);
+        Planned {
+            id,
+            path,
+            existing,
+            inputs,
+        }
+    }
+}
+
 /// Reads the source and the runtime; writes nothing.
 pub fn plan(build: &Build) -> Result<Planned, ReleaseError> {
     let package_json = build.source.join("package.json");
@@ -87,22 +102,14 @@ pub fn plan(build: &Build) -> Result<Planned, ReleaseError> {
         node_abi: runtime.abi.clone(),
         created_by: build.created_by.clone(),
     };
-    let id = inputs.id();
-    let path = artifact_path(&build.out_dir, &id);
-    let existing = already_built(&path, &inputs);
-    Ok(Planned {
-        id,
-        path,
-        existing,
-        inputs,
-    })
+    Ok(Planned::new(inputs, &build.out_dir))
 }
 
 /// Builds the release artifact of `build.source`, or finds it already built.
 pub fn build(build: &Build) -> Result<Built, ReleaseError> {
     let planned = plan(build)?;
     fs::create_dir_all(&build.out_dir).map_err(ReleaseError::io("creating", &build.out_dir))?;
-    refuse_out_dir_inside_source(build)?;
+    refuse_inside(&build.source, &build.out_dir)?;
     if let Some(artifact) = planned.existing {
         return Ok(Built {
             artifact,
@@ -135,14 +142,10 @@ pub fn artifact_path(out_dir: &Path, id: &str) -> PathBuf {
 
 /// The artifact at `path` when it reads whole and was built from `inputs`; anything else
 /// (absent, cut short by a killed build, other inputs) is built again.
-pub(super) fn already_built(path: &Path, inputs: &Inputs) -> Option<Artifact> {
+fn already_built(path: &Path, inputs: &Inputs) -> Option<Artifact> {
     let sha256 = tree::file_sha256(path).ok()?;
     let artifact = Artifact::open(path, &sha256).ok()?;
     artifact.manifest().built_from(inputs).then_some(artifact)
-}
-
-fn refuse_out_dir_inside_source(build: &Build) -> Result<(), ReleaseError> {
-    refuse_inside(&build.source, &build.out_dir)
 }
 
 /// Refuses an artifact directory inside the source: every build would change the source.

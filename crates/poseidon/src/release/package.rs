@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::ReleaseError;
 use super::artifact::{self, Artifact};
-use super::build::{Built, Planned, already_built, artifact_path, refuse_inside};
+use super::build::{Built, Planned, refuse_inside};
 use super::manifest::{Inputs, check_id};
 use super::tree;
 
@@ -52,15 +52,7 @@ pub fn plan_package(package: &Package) -> Result<Planned, ReleaseError> {
         node_abi: String::new(),
         created_by: package.created_by.clone(),
     };
-    let id = inputs.id();
-    let path = artifact_path(&package.out_dir, &id);
-    let existing = already_built(&path, &inputs);
-    Ok(Planned {
-        id,
-        path,
-        existing,
-        inputs,
-    })
+    Ok(Planned::new(inputs, &package.out_dir))
 }
 
 /// Packages `package.source` as a release artifact, or finds it already packaged.
@@ -74,7 +66,10 @@ pub fn package(package: &Package) -> Result<Built, ReleaseError> {
             changed: false,
         });
     }
-    let manifest = planned.inputs.manifest(tree::hash(&package.source, &[])?);
+    // The tree packaged is the source itself: its hash, taken once by the plan.
+    let manifest = planned
+        .inputs
+        .manifest(planned.inputs.source_sha256.clone());
     let sha256 = artifact::write(&package.source, &manifest, &planned.path)?;
     Ok(Built {
         artifact: Artifact::open(&planned.path, &sha256)?,
