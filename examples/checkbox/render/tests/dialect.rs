@@ -391,18 +391,22 @@ fn an_empty_header_is_an_error() {
 
 #[test]
 fn a_header_that_is_not_json5_names_its_line_and_column() {
-    // The comma is missing at the end of line 2: the parser stops there.
+    // The comma is missing at the end of line 2: the parser stops at the next key.
     assert_error(
         "{\n  NumberQuestions: true\n  title: 'x'\n}\n---\n",
-        2,
-        "the header is not JSON5: column 20, near `true`",
+        3,
+        "the header is not JSON5: column 3, near `title: 'x'` (expected comma)",
     );
     assert_error(
         "NumberQuestions: true\n---\n",
         1,
-        "the header is not JSON5: column 1, near `NumberQuestions: true`",
+        "the header is not a JSON5 object",
     );
-    assert_error("{a: 1\n---\n", 1, "the header is not JSON5: column 5");
+    assert_error(
+        "{a: 1\n---\n",
+        1,
+        "the header is not JSON5: column 1, near `{a: 1` (EOF parsing object)",
+    );
 }
 
 #[test]

@@ -17,17 +17,23 @@ pub(crate) enum Failure {
 /// Parses `text` as one JSON5 object.
 pub(crate) fn parse_object(text: &str) -> Result<Map<String, Value>, Failure> {
     check_depth(text)?;
+    // Whatever starts otherwise (comments aside) is no object, valid JSON5 or not: saying so
+    // helps more than where the parser would stop in it.
+    if !text.trim_start().starts_with(['{', '/']) {
+        return Err(Failure::NotObject);
+    }
     match json5::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Failure::NotObject),
-        Err(json5::Error::Message { msg, location }) => Err(match location {
+        Err(e) => Err(match e.position() {
+            // The parser counts lines and columns from 0.
             Some(at) => Failure::Syntax {
-                line: at.line.max(1),
-                reason: near(text, at.line, at.column),
+                line: at.line + 1,
+                reason: near(text, at.line + 1, at.column + 1, e.code()),
             },
             None => Failure::Syntax {
                 line: 1,
-                reason: msg.trim().to_string(),
+                reason: e.to_string(),
             },
         }),
     }
@@ -52,9 +58,8 @@ fn check_depth(text: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Where the parser stopped, as `column C, near `...``. (The parser's own "expected ..." names
-/// its grammar's rules and often the wrong one: the place is what helps.)
-fn near(text: &str, line: usize, column: usize) -> String {
+/// Where the parser stopped, as `column C, near `...``, and what it expected there.
+fn near(text: &str, line: usize, column: usize, code: Option<json5::ErrorCode>) -> String {
     let source = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
     let rest: String = source
         .chars()
@@ -62,10 +67,14 @@ fn near(text: &str, line: usize, column: usize) -> String {
         .take(24)
         .collect();
     let rest = rest.trim_end();
-    if rest.is_empty() {
+    let place = if rest.is_empty() {
         format!("column {column}, at the end of the line")
     } else {
         format!("column {column}, near `{rest}`")
+    };
+    match code {
+        Some(code) => format!("{place} ({code})"),
+        None => place,
     }
 }
 
@@ -81,7 +90,7 @@ mod tests {
         match parse_object("{\n a: ,}") {
             Err(Failure::Syntax { line, reason }) => {
                 assert_eq!(line, 2);
-                assert_eq!(reason, "column 5, near `,}`");
+                assert_eq!(reason, "column 5, near `,}` (expected value)");
             }
             other => panic!("{other:?}"),
         }
