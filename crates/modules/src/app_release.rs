@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use poseidon::app::{self, AppSpec, NginxSpec, RouteSpec, StaticSpec, defaults};
+use poseidon::marker::{Deployment, Outcome};
 use poseidon::release::Artifact;
 use poseidon::supervise::StopSignal;
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
@@ -15,9 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::command_options;
+use crate::deploy_marker;
 use crate::who::default_actor;
 
 pub struct AppRelease;
+
+/// How the deployment marker names this module.
+const MODULE: &str = "app_release";
 
 #[derive(Debug, Deserialize, Serialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +87,8 @@ pub struct Args {
     keep_releases: usize,
     #[serde(default = "default_record_dir")]
     record_dir: PathBuf,
+    /// Node exporter's textfile directory for the deployment marker (`deploy_marker`).
+    marker_dir: Option<PathBuf>,
     #[serde(default = "default_lock_timeout", deserialize_with = "de::int")]
     lock_timeout: u64,
     #[serde(default = "default_drain_timeout", deserialize_with = "de::int")]
@@ -135,12 +142,14 @@ pub struct Task {
     spec: AppSpec,
     /// With `state: deployed`: the artifact and the SHA-256 it must have.
     artifact: Option<(PathBuf, String)>,
+    marker_dir: Option<PathBuf>,
 }
 
 /// What apply gets from plan: the artifact, already checked, or the rollback.
 pub enum Change {
     Deploy(Box<Artifact>),
-    Rollback,
+    /// Back to this release, the one before the live one.
+    Rollback(String),
     /// Check mode only: the artifact is not built yet, so there is nothing apply could do.
     Preview,
 }
@@ -308,6 +317,7 @@ impl Module for AppRelease {
             state: args.state,
             spec,
             artifact,
+            marker_dir: deploy_marker::dir(args.marker_dir.as_deref()),
         })
     }
 
@@ -346,7 +356,7 @@ impl Module for AppRelease {
                         live.version
                     )
                 })?;
-                (Change::Rollback, previous)
+                (Change::Rollback(previous.clone()), previous)
             }
         };
         let observed = app::observe(&task.spec, &release)?;
@@ -388,13 +398,39 @@ impl Module for AppRelease {
         })
     }
 
-    fn apply(task: &Task, change: Change, _ctx: &Context) -> anyhow::Result<Applied> {
+    fn apply(task: &Task, change: Change, ctx: &Context) -> anyhow::Result<Applied> {
         // Observed again under the application's lock: the diff is what was really done.
-        let report = match change {
-            Change::Deploy(artifact) => app::deploy(&task.spec, &artifact)?,
-            Change::Rollback => app::rollback(&task.spec)?,
+        let (target, result) = match change {
+            Change::Deploy(artifact) => (
+                artifact.manifest().id.clone(),
+                app::deploy(&task.spec, &artifact),
+            ),
+            Change::Rollback(to) => (to, app::rollback(&task.spec)),
             Change::Preview => anyhow::bail!("a preview is planned in check mode only"),
         };
+        let marker = task.marker_dir.as_deref();
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                let failed = Deployment {
+                    app: &task.spec.app,
+                    release: &target,
+                    previous: None,
+                    module: MODULE,
+                };
+                deploy_marker::record(marker, &failed, Outcome::Failed, ctx);
+                return Err(e.into());
+            }
+        };
+        if report.changed {
+            let deployed = Deployment {
+                app: &task.spec.app,
+                release: &report.release,
+                previous: report.previous.as_deref(),
+                module: MODULE,
+            };
+            deploy_marker::record(marker, &deployed, Outcome::Succeeded, ctx);
+        }
         let diff = report.changed.then(|| {
             Diff::new(
                 json!({

@@ -7,6 +7,7 @@ pub mod app_build;
 pub mod app_release;
 mod command_options;
 pub mod config_file;
+mod deploy_marker;
 pub mod feature_flag;
 pub mod feature_flag_info;
 pub mod git_push_deploy;

@@ -9,11 +9,13 @@ use poseidon::db::Endpoint;
 use poseidon::db::migrate::{
     DEFAULT_HISTORY_TABLE, MigrateOptions, MigrationSet, Migrator, PlanOptions, Status, Version,
 };
+use poseidon::marker::{Deployment, Outcome};
 use poseidon_harness::{Applied, Context, Diff, Facts, Grouped, InvalidOption, Module, Plan, de};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
+use crate::deploy_marker;
 use crate::mysql_options::MysqlLogin;
 
 pub struct MysqlMigrate;
@@ -45,6 +47,8 @@ pub struct Args {
     #[serde(default = "default_history_table")]
     history_table: String,
     installed_by: Option<String>,
+    /// Node exporter's textfile directory for the deployment marker (`deploy_marker`).
+    marker_dir: Option<PathBuf>,
 }
 
 fn default_lock_timeout() -> u64 {
@@ -58,13 +62,20 @@ pub struct Task {
     set: MigrationSet,
     options: MigrateOptions,
     table: String,
+    database: String,
+    marker_dir: Option<PathBuf>,
 }
 
 /// The connection the plan was made on, and the runtime it lives in.
 pub struct Change {
     runtime: Runtime,
     migrator: Migrator,
+    /// The schema version the plan leads to (the deployment marker's release).
+    target: Option<Version>,
 }
+
+/// How the deployment marker names this module.
+const MODULE: &str = "mysql_migrate";
 
 fn version(option: &str, text: &str) -> Result<Version, InvalidOption> {
     text.parse()
@@ -105,6 +116,8 @@ impl Module for MysqlMigrate {
             endpoint,
             set,
             table: args.history_table,
+            database: args.database,
+            marker_dir: deploy_marker::dir(args.marker_dir.as_deref()),
             options: MigrateOptions {
                 plan: PlanOptions {
                     baseline_version: args
@@ -139,6 +152,7 @@ impl Module for MysqlMigrate {
                     return Ok(Plan::Unchanged(facts));
                 }
                 facts.insert("pending".into(), json!(status.pending));
+                let target = status.version_after();
                 let diff = Diff::new(
                     json!({"version": status.current_version}),
                     json!({
@@ -147,7 +161,11 @@ impl Module for MysqlMigrate {
                     }),
                 );
                 Ok(Plan::Change {
-                    change: Change { runtime, migrator },
+                    change: Change {
+                        runtime,
+                        migrator,
+                        target,
+                    },
                     diff,
                     facts,
                 })
@@ -161,7 +179,11 @@ impl Module for MysqlMigrate {
                 }
                 let diff = Diff::new(json!({"failed": failed}), json!({"failed": []}));
                 Ok(Plan::Change {
-                    change: Change { runtime, migrator },
+                    change: Change {
+                        runtime,
+                        migrator,
+                        target: None,
+                    },
                     diff,
                     facts,
                 })
@@ -169,14 +191,40 @@ impl Module for MysqlMigrate {
         }
     }
 
-    fn apply(task: &Task, change: Change, _ctx: &Context) -> anyhow::Result<Applied> {
+    fn apply(task: &Task, change: Change, ctx: &Context) -> anyhow::Result<Applied> {
         let Change {
             runtime,
             mut migrator,
+            target,
         } = change;
         match task.state {
             State::Migrated => {
-                let report = runtime.block_on(migrator.migrate(&task.set, &task.options))?;
+                let marker = task.marker_dir.as_deref();
+                let label = |v: &Option<Version>| v.as_ref().map(Version::to_string);
+                let result = runtime.block_on(migrator.migrate(&task.set, &task.options));
+                let report = result.inspect_err(|_| {
+                    let release = label(&target).unwrap_or_default();
+                    let failed = Deployment {
+                        app: &task.database,
+                        release: &release,
+                        previous: None,
+                        module: MODULE,
+                    };
+                    deploy_marker::record(marker, &failed, Outcome::Failed, ctx);
+                })?;
+                if report.changed() {
+                    let (release, previous) = (
+                        label(&report.current_version).unwrap_or_default(),
+                        label(&report.previous_version),
+                    );
+                    let migrated = Deployment {
+                        app: &task.database,
+                        release: &release,
+                        previous: previous.as_deref(),
+                        module: MODULE,
+                    };
+                    deploy_marker::record(marker, &migrated, Outcome::Succeeded, ctx);
+                }
                 let mut facts = Facts::new();
                 facts.insert("applied".into(), json!(report.applied));
                 facts.insert("current_version".into(), json!(report.current_version));
@@ -271,14 +319,58 @@ mod tests {
         };
         MysqlMigrate::apply(&other, c, &ctx).unwrap();
 
+        let markers = tempfile::tempdir().unwrap();
+        let task = Task {
+            marker_dir: Some(markers.path().to_owned()),
+            ..task
+        };
         let applied = MysqlMigrate::apply(&task, change, &ctx).unwrap();
         assert!(applied.changed);
         assert_eq!(applied.facts["applied"][0]["script"], "V2__two.sql");
+        // The marker: the schema version this run led to, and the one before it.
+        let marker =
+            std::fs::read_to_string(markers.path().join("poseidon_deploy_app.prom")).unwrap();
+        assert!(
+            marker.contains(
+                "poseidon_deploy_info{app=\"app\",release=\"2\",previous=\"1\",module=\"mysql_migrate\"} 1"
+            ),
+            "{marker}"
+        );
         let diff = applied.diff.expect("apply reports the change it made");
         assert_eq!(diff.before, json!({"version": "1"}));
         assert_eq!(
             diff.after,
             json!({"version": "2", "applied": ["V2__two.sql"]})
+        );
+    }
+
+    #[test]
+    fn a_failed_migration_is_marked_with_the_version_it_led_to() {
+        let server = MariaDbServer::start().unwrap();
+        server.sql("CREATE DATABASE app");
+        let ctx = Context::default();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("V1__bad.sql"), "NOT SQL AT ALL;").unwrap();
+        let markers = tempfile::tempdir().unwrap();
+        let task = Task {
+            marker_dir: Some(markers.path().to_owned()),
+            ..task(&server, dir.path())
+        };
+        let Plan::Change { change, .. } = MysqlMigrate::plan(&task, &ctx).unwrap() else {
+            panic!("V1 is pending");
+        };
+        assert!(MysqlMigrate::apply(&task, change, &ctx).is_err());
+        let marker =
+            std::fs::read_to_string(markers.path().join("poseidon_deploy_app.prom")).unwrap();
+        assert!(
+            marker.contains(
+                "poseidon_deploy_failed{app=\"app\",release=\"1\",module=\"mysql_migrate\"} 1"
+            ),
+            "{marker}"
+        );
+        assert!(
+            !marker.contains("poseidon_deploy_info"),
+            "nothing was ever live: {marker}"
         );
     }
 }

@@ -4,12 +4,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use poseidon::marker::{Deployment, Outcome};
 use poseidon::war::{
     self, BadHealthCheck, HealthCheck, Manager, Prepared, Source, Target, WarSpec, defaults,
 };
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, Secret, de};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use crate::deploy_marker;
 
 use crate::who::default_actor;
 
@@ -68,6 +71,8 @@ pub struct Args {
     url_timeout: u64,
     schema_version: Option<String>,
     deployed_by: Option<String>,
+    /// Node exporter's textfile directory for the deployment marker (`deploy_marker`).
+    marker_dir: Option<PathBuf>,
 }
 
 fn default_webapps() -> PathBuf {
@@ -104,6 +109,16 @@ fn default_url_timeout() -> u64 {
 pub struct Task {
     state: State,
     spec: WarSpec,
+    marker_dir: Option<PathBuf>,
+}
+
+/// How the deployment marker names this module.
+const MODULE: &str = "war_deploy";
+
+/// A WAR as the deployment marker names it: its SHA-256's first 12 digits (its identity;
+/// Tomcat's version numbers are counters).
+fn release_label(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 /// What apply gets from plan.
@@ -228,6 +243,7 @@ impl Module for WarDeploy {
         };
         Ok(Task {
             state: args.state,
+            marker_dir: deploy_marker::dir(args.marker_dir.as_deref()),
             spec: WarSpec {
                 context,
                 source,
@@ -318,20 +334,50 @@ impl Module for WarDeploy {
         }
     }
 
-    fn apply(task: &Task, change: Change, _ctx: &Context) -> anyhow::Result<Applied> {
+    fn apply(task: &Task, change: Change, ctx: &Context) -> anyhow::Result<Applied> {
         // Decided again under the context's lock: the diff is what was really done.
+        let app = if task.spec.context.is_empty() {
+            "ROOT"
+        } else {
+            task.spec.context.as_str()
+        };
+        let marker = task.marker_dir.as_deref();
+        let failed = |release: &str| {
+            let failed = Deployment {
+                app,
+                release,
+                previous: None,
+                module: MODULE,
+            };
+            deploy_marker::record(marker, &failed, Outcome::Failed, ctx);
+        };
         let (report, previous_sha) = match change {
             Change::Deploy(prepared) => {
-                let report = war::deploy(&task.spec, &prepared)?;
+                let report = war::deploy(&task.spec, &prepared)
+                    .inspect_err(|_| failed(release_label(&prepared.sha256)))?;
                 let planned_live = prepared.live.as_ref();
                 let sha = planned_live
                     .filter(|live| Some(&live.version) == report.previous.as_ref())
                     .map(|live| live.sha256.clone());
                 (report, sha)
             }
-            Change::Rollback => (war::rollback(&task.spec)?, None),
+            Change::Rollback => (
+                war::rollback(&task.spec).inspect_err(|_| failed("rollback"))?,
+                None,
+            ),
             Change::Preview => anyhow::bail!("a preview is planned in check mode only"),
         };
+        if report.changed
+            && let Some(sha256) = &report.sha256
+        {
+            let deployed = Deployment {
+                app,
+                release: release_label(sha256),
+                previous: previous_sha.as_deref().map(release_label),
+                module: MODULE,
+            };
+            deploy_marker::record(marker, &deployed, Outcome::Succeeded, ctx);
+        }
         let diff = report.changed.then(|| {
             Diff::new(
                 json!({"version": report.previous, "sha256": previous_sha}),

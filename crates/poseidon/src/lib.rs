@@ -28,6 +28,7 @@ pub mod flags;
 pub mod hook;
 pub mod inventory;
 pub mod lock;
+pub mod marker;
 #[cfg(feature = "nginx")]
 pub mod nginx;
 #[doc(hidden)]

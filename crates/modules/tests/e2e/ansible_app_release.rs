@@ -135,9 +135,28 @@ impl AppHost {
             "status_listen": format!("127.0.0.1:{}", self.status),
             "supervisor_dir": self.path("supervisor"),
             "record_dir": self.path("records"),
+            "marker_dir": self.path("markers"),
             "health_timeout": 20,
             "stop_timeout": 10,
         })
+    }
+
+    /// The deployment marker node exporter would read, checked by promtool first.
+    fn marker(&self) -> String {
+        let path = self.path("markers/poseidon_deploy_checkbox.prom");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let checked = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&path).unwrap())
+            .output()
+            .expect("promtool (scripts/setup.sh installs Debian's prometheus)");
+        assert!(
+            checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+            "promtool check metrics: {}{}\n{text}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
+        );
+        text
     }
 
     fn nginx(&self) -> SocketAddr {
@@ -364,6 +383,18 @@ fn a_release_rolls_out_under_load_with_no_failed_request_and_rolls_back() {
         .map(|r| r["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["superseded", "live"], "{record}");
+    let marker = host.marker();
+    assert!(
+        marker.contains(&format!(
+            "poseidon_deploy_info{{app=\"checkbox\",release=\"{}\",previous=\"{}\",module=\"app_release\"}} 1",
+            built.v2.2, built.v1.2
+        )),
+        "{marker}"
+    );
+    assert!(marker.contains(&format!(
+        "release=\"{}\",module=\"app_release\"}} 0",
+        built.v2.2
+    )));
 
     // Back to the release before (no artifact, no npm), under load again.
     let load = MixedLoad::start_with(host.nginx(), &host.traffic(), 6, T * 3, good);
@@ -416,6 +447,22 @@ fn a_release_whose_health_fails_stops_and_the_old_release_serves_everywhere() {
             .contains("failed to start")
     );
     assert_eq!(record["releases"][0]["state"], "live");
+    // The marker says which release failed, and still which one is live.
+    let marker = host.marker();
+    assert!(
+        marker.contains(&format!(
+            "poseidon_deploy_failed{{app=\"checkbox\",release=\"{}\",module=\"app_release\"}} 1",
+            built.broken.2
+        )),
+        "{marker}"
+    );
+    assert!(
+        marker.contains(&format!(
+            "poseidon_deploy_info{{app=\"checkbox\",release=\"{}\"",
+            built.v1.2
+        )),
+        "{marker}"
+    );
     // The live release is still the one an unchanged run finds.
     let again = run_module("app_release", &host.args(&built.v1));
     assert_eq!(again["changed"], false, "{again}");

@@ -31,6 +31,7 @@ fn play(
         health_url: {health}
         health_timeout: 60
         record_dir: {record}
+        marker_dir: {record}/markers
 "#,
         war = war.display(),
         manager = tomcat.manager_url(),
@@ -57,6 +58,17 @@ fn manager_deploy_is_idempotent_and_never_shows_the_password() {
     assert_eq!(result["diff"]["after"]["version"], "000001", "{result}");
     assert_eq!(result["diff"]["before"]["version"], Value::Null, "{result}");
     assert!(result["health"].as_str().unwrap().contains("build v1"));
+    // The deployment marker names the WAR by its SHA-256's first 12 digits.
+    let marker =
+        std::fs::read_to_string(record.path().join("markers/poseidon_deploy_app.prom")).unwrap();
+    let sha = result["sha256"].as_str().unwrap();
+    assert!(
+        marker.contains(&format!(
+            "poseidon_deploy_info{{app=\"app\",release=\"{}\",previous=\"\",module=\"war_deploy\"}} 1",
+            &sha[..12]
+        )),
+        "{marker}"
+    );
 
     let check = ansible
         .playbook(
