@@ -53,6 +53,12 @@ install_without_starting_it() {
 }
 install_without_starting_it nginx
 install_without_starting_it supervisor
+# Monitoring (Debian's Prometheus 2, with promtool; Alertmanager, with amtool; the
+# exporters): tests run private instances on free ports, and promtool checks the rules.
+for pkg in prometheus prometheus-alertmanager prometheus-node-exporter \
+  prometheus-blackbox-exporter prometheus-mysqld-exporter prometheus-redis-exporter; do
+  install_without_starting_it "$pkg"
+done
 # Node.js and npm for the sample application (examples/checkbox, engines.node >= 20): the
 # project's machines come with Node.js 20; Debian's own package is the fallback.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi

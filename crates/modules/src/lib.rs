@@ -16,6 +16,7 @@ pub mod mysql_copy;
 pub mod mysql_migrate;
 mod mysql_options;
 pub mod ping;
+pub mod prometheus_config;
 mod redis_options;
 pub mod run_once;
 pub mod service;

@@ -34,6 +34,7 @@ pub mod nginx;
 #[doc(hidden)]
 pub mod pause;
 pub mod process;
+pub mod prometheus;
 pub mod provision;
 pub mod release;
 pub mod service;

@@ -1,6 +1,6 @@
 //! Real services for Poseidon's tests, started by the tests themselves.
 //!
-//! - [`RedisServer`], [`MariaDbServer`], [`MotoServer`]: private servers on free loopback
+//! - [`RedisServer`], [`MariaDbServer`], [`MotoServer`], [`PrometheusServer`]: private servers on free loopback
 //!   ports, gone on drop; [`FaultProxy`]: throttling, eventual consistency and lost
 //!   responses injected in front of moto;
 //! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
@@ -19,6 +19,7 @@ mod mariadb_server;
 mod module_binaries;
 mod moto_server;
 mod nginx;
+mod prometheus_server;
 mod redis_server;
 mod ssh_server;
 mod tomcat;
@@ -36,6 +37,7 @@ pub use module_binaries::{
 };
 pub use moto_server::MotoServer;
 pub use nginx::{HttpBackend, MixedLoad, MixedTally, Traffic};
+pub use prometheus_server::PrometheusServer;
 pub use redis_server::RedisServer;
 pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};

@@ -6,6 +6,7 @@ mod ansible_copy;
 mod ansible_flags;
 mod ansible_git_push_deploy;
 mod ansible_migrate;
+mod ansible_prometheus_config;
 mod ansible_war;
 mod config_file;
 mod docs_defaults;
@@ -23,7 +24,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 13] = [
+    let modules: [(&str, &Path); 14] = [
         ("app_build", Path::new(env!("CARGO_BIN_EXE_app_build"))),
         ("app_release", Path::new(env!("CARGO_BIN_EXE_app_release"))),
         (
@@ -35,6 +36,10 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        (
+            "prometheus_config",
+            Path::new(env!("CARGO_BIN_EXE_prometheus_config")),
+        ),
         ("config_file", Path::new(env!("CARGO_BIN_EXE_config_file"))),
         ("http_check", Path::new(env!("CARGO_BIN_EXE_http_check"))),
         ("service", Path::new(env!("CARGO_BIN_EXE_service"))),

@@ -86,16 +86,31 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// the status and the (trimmed) body, or what went wrong, naming the URL. The one raw
 /// HTTP probe of the library (services starting, app instances' health).
 pub fn http_get(host: &str, port: u16, path: &str) -> Result<(u16, String), String> {
+    http_request("GET", host, port, path, PROBE_TIMEOUT)
+}
+
+/// `method path` (no body) on `host:port` as [`http_get`] does, each step bounded by
+/// `timeout`: for the few calls that change something and answer when done (Prometheus's
+/// `POST /-/reload`).
+pub fn http_request(
+    method: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let url = format!("http://{host}:{port}{path}");
     let mut stream =
         connect(host, port).ok_or_else(|| format!("{url} does not accept connections"))?;
-    let _ = stream.set_read_timeout(Some(PROBE_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(PROBE_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
     // HTTP/1.0 and Connection: close, so the answer ends where the connection does.
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| format!("sending the request to {url}: {e}"))?;
+        .map_err(|e| format!("sending {method} to {url}: {e}"))?;
     let mut answer = Vec::new();
     stream
         .take(MAX_ANSWER)
