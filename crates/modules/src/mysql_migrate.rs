@@ -328,8 +328,12 @@ mod tests {
         assert!(applied.changed);
         assert_eq!(applied.facts["applied"][0]["script"], "V2__two.sql");
         // The marker: the schema version this run led to, and the one before it.
-        let marker =
-            std::fs::read_to_string(markers.path().join("poseidon_deploy_app.prom")).unwrap();
+        let marker = std::fs::read_to_string(
+            markers
+                .path()
+                .join("poseidon_deploy_app_mysql_migrate.prom"),
+        )
+        .unwrap();
         assert!(
             marker.contains(
                 "poseidon_deploy_info{app=\"app\",release=\"2\",previous=\"1\",module=\"mysql_migrate\"} 1"
@@ -360,8 +364,12 @@ mod tests {
             panic!("V1 is pending");
         };
         assert!(MysqlMigrate::apply(&task, change, &ctx).is_err());
-        let marker =
-            std::fs::read_to_string(markers.path().join("poseidon_deploy_app.prom")).unwrap();
+        let marker = std::fs::read_to_string(
+            markers
+                .path()
+                .join("poseidon_deploy_app_mysql_migrate.prom"),
+        )
+        .unwrap();
         assert!(
             marker.contains(
                 "poseidon_deploy_failed{app=\"app\",release=\"1\",module=\"mysql_migrate\"} 1"

@@ -1,15 +1,16 @@
 //! Deployment markers: what a deployment leaves for Prometheus, through node exporter's
 //! textfile collector (Debian's reads `/var/lib/prometheus/node-exporter/*.prom`).
 //!
-//! One file per application, `poseidon_deploy_<app>.prom`, replaced atomically (a
+//! One file per application and module, `poseidon_deploy_<app>_<module>.prom` (iTrust's
+//! WAR and its schema are both `itrust`: their series differ by `module`), replaced atomically (a
 //! temporary file not ending in `.prom`, then a rename: the collector never reads half a
 //! file):
 //!
 //! ```text
 //! poseidon_deploy_info{app="itrust",release="1.4",previous="1.3",module="war_deploy"} 1
-//! poseidon_deploy_timestamp_seconds{app="itrust"} 1764640000
+//! poseidon_deploy_timestamp_seconds{app="itrust",module="war_deploy"} 1764640000
 //! poseidon_deploy_failed{app="itrust",release="1.4",module="war_deploy"} 0
-//! poseidon_deploy_attempt_timestamp_seconds{app="itrust"} 1764640000
+//! poseidon_deploy_attempt_timestamp_seconds{app="itrust",module="war_deploy"} 1764640000
 //! ```
 //!
 //! A success sets all four; a failure sets only the last two (`failed` 1, naming the
@@ -47,13 +48,18 @@ pub enum Outcome {
     Failed,
 }
 
-/// The marker file of `app` in `dir`.
-pub fn path(dir: &Path, app: &str) -> PathBuf {
-    let safe: String = app
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    dir.join(format!("poseidon_deploy_{safe}.prom"))
+/// The marker file of `app` deployed by `module` in `dir`.
+pub fn path(dir: &Path, app: &str, module: &str) -> PathBuf {
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect()
+    };
+    dir.join(format!(
+        "poseidon_deploy_{}_{}.prom",
+        safe(app),
+        safe(module)
+    ))
 }
 
 /// Writes the marker of `deployment` into `dir` (created when missing), at the time now.
@@ -65,7 +71,7 @@ pub fn record(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let file = path(dir, deployment.app);
+    let file = path(dir, deployment.app, deployment.module);
     let before = match std::fs::read_to_string(&file) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -101,7 +107,7 @@ pub fn render(
             );
             out.push_str("# TYPE poseidon_deploy_timestamp_seconds gauge\n");
             out.push_str(&format!(
-                "poseidon_deploy_timestamp_seconds{{app=\"{app}\"}} {now}\n"
+                "poseidon_deploy_timestamp_seconds{{app=\"{app}\",module=\"{module}\"}} {now}\n"
             ));
         }
         Outcome::Failed => out.push_str(&kept_live_lines(before.unwrap_or(""))),
@@ -115,7 +121,7 @@ pub fn render(
     out.push_str("# HELP poseidon_deploy_attempt_timestamp_seconds When the last deployment attempt ended.\n");
     out.push_str("# TYPE poseidon_deploy_attempt_timestamp_seconds gauge\n");
     out.push_str(&format!(
-        "poseidon_deploy_attempt_timestamp_seconds{{app=\"{app}\"}} {now}\n"
+        "poseidon_deploy_attempt_timestamp_seconds{{app=\"{app}\",module=\"{module}\"}} {now}\n"
     ));
     out
 }
@@ -165,7 +171,9 @@ mod tests {
         assert!(ok.contains(
             "poseidon_deploy_info{app=\"itrust\",release=\"1.4\",previous=\"1.3\",module=\"war_deploy\"} 1\n"
         ));
-        assert!(ok.contains("poseidon_deploy_timestamp_seconds{app=\"itrust\"} 100\n"));
+        assert!(ok.contains(
+            "poseidon_deploy_timestamp_seconds{app=\"itrust\",module=\"war_deploy\"} 100\n"
+        ));
         assert!(ok.contains(
             "poseidon_deploy_failed{app=\"itrust\",release=\"1.4\",module=\"war_deploy\"} 0\n"
         ));
@@ -175,11 +183,15 @@ mod tests {
             failed.contains("release=\"1.4\",previous=\"1.3\""),
             "{failed}"
         );
-        assert!(failed.contains("poseidon_deploy_timestamp_seconds{app=\"itrust\"} 100\n"));
+        assert!(failed.contains(
+            "poseidon_deploy_timestamp_seconds{app=\"itrust\",module=\"war_deploy\"} 100\n"
+        ));
         assert!(failed.contains(
             "poseidon_deploy_failed{app=\"itrust\",release=\"1.5\",module=\"war_deploy\"} 1\n"
         ));
-        assert!(failed.contains("poseidon_deploy_attempt_timestamp_seconds{app=\"itrust\"} 200\n"));
+        assert!(failed.contains(
+            "poseidon_deploy_attempt_timestamp_seconds{app=\"itrust\",module=\"war_deploy\"} 200\n"
+        ));
         assert_eq!(failed.matches("# TYPE").count(), 4, "{failed}");
 
         // A failure with nothing live before: only the attempt.
@@ -200,8 +212,8 @@ mod tests {
         assert!(text.contains(r#"release="x\"y\\z\n""#), "{text}");
         assert!(text.contains(r#"previous="""#));
         assert_eq!(
-            path(Path::new("/d"), "a/b"),
-            Path::new("/d/poseidon_deploy_a_b.prom")
+            path(Path::new("/d"), "a/b", "m"),
+            Path::new("/d/poseidon_deploy_a_b_m.prom")
         );
     }
 

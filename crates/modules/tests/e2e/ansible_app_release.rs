@@ -143,7 +143,7 @@ impl AppHost {
 
     /// The deployment marker node exporter would read, checked by promtool first.
     fn marker(&self) -> String {
-        let path = self.path("markers/poseidon_deploy_checkbox.prom");
+        let path = self.path("markers/poseidon_deploy_checkbox_app_release.prom");
         let text = std::fs::read_to_string(&path).unwrap();
         let checked = std::process::Command::new("promtool")
             .args(["check", "metrics"])

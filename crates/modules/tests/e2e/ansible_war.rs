@@ -59,8 +59,12 @@ fn manager_deploy_is_idempotent_and_never_shows_the_password() {
     assert_eq!(result["diff"]["before"]["version"], Value::Null, "{result}");
     assert!(result["health"].as_str().unwrap().contains("build v1"));
     // The deployment marker names the WAR by its SHA-256's first 12 digits.
-    let marker =
-        std::fs::read_to_string(record.path().join("markers/poseidon_deploy_app.prom")).unwrap();
+    let marker = std::fs::read_to_string(
+        record
+            .path()
+            .join("markers/poseidon_deploy_app_war_deploy.prom"),
+    )
+    .unwrap();
     let sha = result["sha256"].as_str().unwrap();
     assert!(
         marker.contains(&format!(
