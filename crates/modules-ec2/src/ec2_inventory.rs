@@ -52,6 +52,38 @@ pub struct Args {
     prometheus_dir: Option<PathBuf>,
     #[serde(default)]
     prometheus_ports: BTreeMap<String, Vec<Value>>,
+    #[serde(default)]
+    prometheus_jobs: BTreeMap<String, JobArg>,
+}
+
+/// A scrape job's targets: the hosts of `roles` (every host when empty) on `ports`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobArg {
+    #[serde(default, deserialize_with = "de::opt_list")]
+    roles: Option<Vec<String>>,
+    ports: Vec<Value>,
+}
+
+/// A job's targets, validated.
+pub struct Job {
+    roles: Vec<String>,
+    ports: Vec<u16>,
+}
+
+/// Ports as templated values arrive: numbers or their text; `option` names them in errors.
+fn ports(option: &str, values: &[Value]) -> Result<Vec<u16>, InvalidOption> {
+    values
+        .iter()
+        .map(|p| {
+            let text = match p {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            text.trim().parse::<u16>().ok().filter(|p| *p > 0)
+        })
+        .collect::<Option<Vec<u16>>>()
+        .ok_or_else(|| InvalidOption::new(option, "must be a list of TCP ports (1-65535)"))
 }
 
 pub struct Task {
@@ -61,6 +93,7 @@ pub struct Task {
     options: InventoryOptions,
     prometheus_dir: Option<PathBuf>,
     prometheus_ports: BTreeMap<String, Vec<u16>>,
+    prometheus_jobs: BTreeMap<String, Job>,
     aws: AwsSettings,
 }
 
@@ -108,31 +141,44 @@ impl Module for Ec2Inventory {
             }
             (None, _) => Format::Yaml,
         };
-        if !args.prometheus_ports.is_empty() && args.prometheus_dir.is_none() {
+        if (!args.prometheus_ports.is_empty() || !args.prometheus_jobs.is_empty())
+            && args.prometheus_dir.is_none()
+        {
             return Err(InvalidOption::new(
                 "prometheus_dir",
-                "is required with prometheus_ports",
+                "is required with prometheus_ports and prometheus_jobs",
             ));
         }
         let mut prometheus_ports = BTreeMap::new();
-        for (role, ports) in args.prometheus_ports {
-            let parsed = ports
-                .iter()
-                .map(|p| {
-                    let text = match p {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    text.trim().parse::<u16>().ok().filter(|p| *p > 0)
-                })
-                .collect::<Option<Vec<u16>>>()
-                .ok_or_else(|| {
-                    InvalidOption::new(
-                        format!("prometheus_ports.{role}"),
-                        "must be a list of TCP ports (1-65535)",
-                    )
-                })?;
+        for (role, values) in args.prometheus_ports {
+            let parsed = ports(&format!("prometheus_ports.{role}"), &values)?;
             prometheus_ports.insert(role, parsed);
+        }
+        let mut prometheus_jobs = BTreeMap::new();
+        for (name, job) in args.prometheus_jobs {
+            let option = format!("prometheus_jobs.{name}");
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !plain {
+                return Err(InvalidOption::new(
+                    option,
+                    "a job's name is its file's: letters, digits, _ and - only",
+                ));
+            }
+            // One file per name: a job may not overwrite a role's file.
+            if prometheus_ports.contains_key(&name) {
+                return Err(InvalidOption::new(
+                    option,
+                    format!("{name}.json is already prometheus_ports.{name}'s file"),
+                ));
+            }
+            let parsed = Job {
+                roles: job.roles.unwrap_or_default(),
+                ports: ports(&format!("{option}.ports"), &job.ports)?,
+            };
+            prometheus_jobs.insert(name, parsed);
         }
         let region = aws.region.clone().unwrap_or_default();
         Ok(Task {
@@ -154,6 +200,7 @@ impl Module for Ec2Inventory {
             format,
             prometheus_dir: args.prometheus_dir,
             prometheus_ports,
+            prometheus_jobs,
             aws,
         })
     }
@@ -181,6 +228,14 @@ impl Module for Ec2Inventory {
                 let targets = file_sd::targets(&inventory, &task.project, role, ports);
                 files.push(Pending {
                     path: dir.join(format!("{role}.json")),
+                    content: file_sd::render(&targets),
+                });
+            }
+            for (name, job) in &task.prometheus_jobs {
+                let targets =
+                    file_sd::job_targets(&inventory, &task.project, &job.roles, &job.ports);
+                files.push(Pending {
+                    path: dir.join(format!("{name}.json")),
                     content: file_sd::render(&targets),
                 });
             }

@@ -10,16 +10,26 @@ use super::Inventory;
 /// The targets of one role: `[{"targets": ["10.0.0.5:9100"], "labels": {...}}]`.
 /// Hosts without an address are left out (they cannot be scraped).
 pub fn targets(inventory: &Inventory, project: &str, role: &str, ports: &[u16]) -> Value {
+    targets_of(inventory, project, &[role.to_owned()], ports)
+}
+
+/// The targets of one scrape job: the hosts of `roles` (every host when empty), each with
+/// every port.
+pub fn job_targets(inventory: &Inventory, project: &str, roles: &[String], ports: &[u16]) -> Value {
+    targets_of(inventory, project, roles, ports)
+}
+
+fn targets_of(inventory: &Inventory, project: &str, roles: &[String], ports: &[u16]) -> Value {
     let entries: Vec<Value> = inventory
         .hosts
         .iter()
-        .filter(|h| h.role == role)
+        .filter(|h| roles.is_empty() || roles.contains(&h.role))
         .filter_map(|host| {
             let address = host.address.as_ref()?;
             let targets: Vec<String> = ports.iter().map(|p| format!("{address}:{p}")).collect();
             let mut labels = BTreeMap::from([
                 ("project", json!(project)),
-                ("role", json!(role)),
+                ("role", json!(host.role)),
                 ("host", json!(host.name)),
             ]);
             for (label, var) in [("instance_id", "instance_id"), ("az", "az")] {
@@ -59,5 +69,25 @@ mod tests {
         assert_eq!(entries[0]["labels"]["role"], "web");
         assert_eq!(entries[0]["labels"]["host"], "web-0");
         assert_eq!(targets(&inventory, "p", "monitor", &[9100]), json!([]));
+    }
+
+    #[test]
+    fn a_job_takes_the_hosts_of_its_roles_or_every_host() {
+        let inventory = Inventory::from_instances(&sample(), &InventoryOptions::default());
+        let every = job_targets(&inventory, "p", &[], &[9100]);
+        assert_eq!(every.as_array().unwrap().len(), inventory.hosts.len());
+        let web = job_targets(&inventory, "p", &["web".to_owned()], &[9101, 9102]);
+        assert_eq!(web, targets(&inventory, "p", "web", &[9101, 9102]));
+        let roles: Vec<_> = every
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["labels"]["role"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<_> = inventory.hosts.iter().map(|h| h.role.clone()).collect();
+        assert_eq!(
+            roles, expected,
+            "each entry labelled with its own host's role"
+        );
     }
 }
