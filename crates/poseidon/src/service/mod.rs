@@ -93,6 +93,13 @@ pub fn start_and_wait(
     };
     let output = match &start.log {
         Some(path) => {
+            // Its directory too, as config_file makes a file's: a service's first start
+            // on a new host has no log directory yet.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    spawn_error(format!("making the log's directory {}: {e}", dir.display()))
+                })?;
+            }
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
