@@ -16,12 +16,18 @@ use std::time::{Duration, Instant};
 
 use poseidon_testkit::{
     Ansible, Collection, MariaDbServer, MotoServer, PlaybookRun, RedisServer, SshServer, WarKind,
-    build_war, free_port, free_ports, http_get, http_post_form, repo_root,
+    build_war, free_port, free_ports, http_get, http_post_form, repo_root, wait_until,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const HOSTS: [&str; 4] = ["localhost", "build-0", "itrust-0", "checkbox-0"];
+const HOSTS: [&str; 5] = [
+    "localhost",
+    "build-0",
+    "itrust-0",
+    "checkbox-0",
+    "monitor-0",
+];
 
 /// The tasks whose results tell which checkbox.io release was built and rolled out.
 const CHECKBOX_BUILD: &str = "Build the release artifact (npm ci --omit=dev, reproducible tarball)";
@@ -39,6 +45,7 @@ fn collection() -> Collection {
         "http_check",
         "mysql_copy",
         "mysql_migrate",
+        "prometheus_config",
         "run_once",
         "service",
         "war_deploy",
@@ -111,6 +118,12 @@ impl Site {
             "render_listen": format!("127.0.0.1:{}", free_port()),
             "render_status_listen": format!("127.0.0.1:{}", free_port()),
             "render_base_port": free_ports(3),
+            "monitoring_prometheus_port": free_port(),
+            "monitoring_alertmanager_port": free_port(),
+            "monitoring_blackbox_port": free_port(),
+            "monitoring_node_exporter_port": free_port(),
+            "monitoring_redis_exporter_port": free_port(),
+            "monitoring_mysqld_exporter_port": free_port(),
         });
         if let Some(sshd) = ssh {
             vars["provision_inventory_local"] = json!(false);
@@ -172,6 +185,12 @@ impl Drop for Site {
             ("state/checkbox/nginx/nginx.pid", "-TERM"),
             ("state/render/nginx/nginx.pid", "-TERM"),
             ("state/supervisor/supervisord.pid", "-TERM"),
+            ("state/monitoring/run/prometheus.pid", "-TERM"),
+            ("state/monitoring/run/alertmanager.pid", "-TERM"),
+            ("state/monitoring/run/blackbox-exporter.pid", "-TERM"),
+            ("state/monitoring/run/node-exporter.pid", "-TERM"),
+            ("state/monitoring/run/redis-exporter.pid", "-TERM"),
+            ("state/monitoring/run/mysqld-exporter.pid", "-TERM"),
         ] {
             if let Ok(pid) = std::fs::read_to_string(self.dir.path().join(pid_file)) {
                 let _ = std::process::Command::new("kill")
@@ -268,6 +287,8 @@ fn pipeline(ssh: Option<&SshServer>) {
         "rendered by checkbox-render: {preview}"
     );
 
+    assert_monitoring_sees_the_fleet(&site);
+
     let (second, second_time) = site.run(&[]);
     assert_converged(&second, "second run");
     // checkbox.io's build and rollout found everything as wanted: same release, no restart.
@@ -361,16 +382,101 @@ fn pipeline(ssh: Option<&SshServer>) {
     }
 }
 
+/// Prometheus (the monitor host's) scrapes every target of the inventory's jobs and the
+/// blackbox probes, all up within a bounded time; the deployment markers reach it through
+/// node exporter; Alertmanager's configuration passes amtool; Grafana's files are written.
+fn assert_monitoring_sees_the_fleet(site: &Site) {
+    let vars: Value =
+        serde_json::from_str(&std::fs::read_to_string(site.dir.path().join("vars.json")).unwrap())
+            .unwrap();
+    let prometheus = format!(
+        "http://127.0.0.1:{}",
+        vars["monitoring_prometheus_port"].as_u64().unwrap()
+    );
+    let mut last = String::new();
+    let all_up = wait_until("every target up", Duration::from_secs(90), || {
+        let (_, body) = http_get(&format!("{prometheus}/api/v1/targets?state=active"));
+        let answer: Value = serde_json::from_str(&body).unwrap_or_default();
+        let targets = answer["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let down: Vec<String> = targets
+            .iter()
+            .filter(|t| t["health"] != "up")
+            .map(|t| {
+                format!(
+                    "{} {} {}: {}",
+                    t["labels"]["job"], t["labels"]["host"], t["scrapeUrl"], t["lastError"]
+                )
+            })
+            .collect();
+        let jobs: std::collections::BTreeSet<&str> = targets
+            .iter()
+            .filter_map(|t| t["labels"]["job"].as_str())
+            .collect();
+        last = format!("jobs {jobs:?}, down {down:?}");
+        down.is_empty()
+            && [
+                "node",
+                "mysqld",
+                "redis",
+                "render",
+                "blackbox_http",
+                "prometheus",
+                "alertmanager",
+            ]
+            .iter()
+            .all(|j| jobs.contains(j))
+    });
+    assert!(all_up.is_ok(), "Prometheus's targets: {last}");
+    // The markers of the deployments this run made, read by node exporter.
+    let (_, body) = http_get(&format!(
+        "{prometheus}/api/v1/query?query=poseidon_deploy_info"
+    ));
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let apps: std::collections::BTreeSet<&str> = answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["metric"]["app"].as_str())
+        .collect();
+    for app in ["itrust", "checkbox", "checkbox-render"] {
+        assert!(apps.contains(app), "{app}'s marker in Prometheus: {body}");
+    }
+    let alertmanager = site
+        .dir
+        .path()
+        .join("state/monitoring/alertmanager/alertmanager.yml");
+    let checked = std::process::Command::new("amtool")
+        .arg("check-config")
+        .arg(&alertmanager)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+    let dashboards = site.dir.path().join("state/monitoring/grafana/dashboards");
+    assert_eq!(
+        std::fs::read_dir(dashboards).unwrap().count(),
+        6,
+        "the six dashboards"
+    );
+}
+
 /// The steady state is the collection's binaries: a second run executes no Python module
 /// on a host but the two the README names (dpkg's package list and the systemd check).
 /// Controller-side actions (argument specs, set_fact, meta, include_tasks, debug) run no
 /// module at all. (The test's hosts skip the package check: there the list is empty.)
 fn assert_steady_state_runs_binaries(run: &PlaybookRun) {
-    const CONTROLLER_ONLY: [&str; 6] = [
+    const CONTROLLER_ONLY: [&str; 7] = [
         "ansible.builtin.validate_argument_spec",
         "ansible.builtin.set_fact",
         "ansible.builtin.meta",
         "ansible.builtin.include_tasks",
+        "ansible.builtin.include_role",
         "ansible.builtin.debug",
         "ansible.builtin.assert",
     ];
