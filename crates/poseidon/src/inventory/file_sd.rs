@@ -25,7 +25,13 @@ fn targets_of(inventory: &Inventory, project: &str, roles: &[String], ports: &[u
         .iter()
         .filter(|h| roles.is_empty() || roles.contains(&h.role))
         .filter_map(|host| {
-            let address = host.address.as_ref()?;
+            // Where the inventory reaches the host (host_vars may set ansible_host, as
+            // a bastion or a port-forwarded test host does), else its instance address.
+            let address = host
+                .vars
+                .get("ansible_host")
+                .and_then(|v| v.as_str())
+                .or(host.address.as_deref())?;
             let targets: Vec<String> = ports.iter().map(|p| format!("{address}:{p}")).collect();
             let mut labels = BTreeMap::from([
                 ("project", json!(project)),
@@ -69,6 +75,17 @@ mod tests {
         assert_eq!(entries[0]["labels"]["role"], "web");
         assert_eq!(entries[0]["labels"]["host"], "web-0");
         assert_eq!(targets(&inventory, "p", "monitor", &[9100]), json!([]));
+    }
+
+    #[test]
+    fn targets_are_where_the_inventory_reaches_each_host() {
+        let options = InventoryOptions {
+            host_vars: [("ansible_host".to_owned(), json!("127.0.0.1"))].into(),
+            ..InventoryOptions::default()
+        };
+        let inventory = Inventory::from_instances(&sample(), &options);
+        let web = targets(&inventory, "p", "web", &[9100]);
+        assert_eq!(web[0]["targets"], json!(["127.0.0.1:9100"]));
     }
 
     #[test]
