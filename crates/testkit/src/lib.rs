@@ -37,7 +37,7 @@ pub use module_binaries::{
 };
 pub use moto_server::MotoServer;
 pub use nginx::{HttpBackend, MixedLoad, MixedTally, Traffic};
-pub use prometheus_server::PrometheusServer;
+pub use prometheus_server::{AlertmanagerServer, PrometheusServer};
 pub use redis_server::RedisServer;
 pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};

@@ -110,3 +110,60 @@ impl Drop for PrometheusServer {
         let _ = self.child.wait();
     }
 }
+
+/// A private Alertmanager (Debian's `prometheus-alertmanager`) on `config_text`: its own
+/// port and storage, no cluster, killed on drop.
+pub struct AlertmanagerServer {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl AlertmanagerServer {
+    pub fn start(config_text: &str) -> Result<AlertmanagerServer> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(&config, config_text)?;
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("alertmanager.log"))?;
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting prometheus-alertmanager (scripts/setup.sh installs it with apt)")?;
+        let mut server = AlertmanagerServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let ready = wait_until("alertmanager to be ready", Duration::from_secs(30), || {
+            let up = http_get(&format!("http://127.0.0.1:{port}/-/ready")).0 == 200;
+            up || server.child.try_wait().ok().flatten().is_some()
+        });
+        if let Some(status) = server.child.try_wait()? {
+            bail!("alertmanager exited ({status})");
+        }
+        ready?;
+        Ok(server)
+    }
+
+    /// `127.0.0.1:<port>`, as Prometheus's `alertmanagers` name it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for AlertmanagerServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
