@@ -7,7 +7,8 @@ use poseidon_modules::{
     app_build::AppBuild, app_release::AppRelease, config_file::ConfigFile,
     feature_flag::FeatureFlag, feature_flag_info::FeatureFlagInfo, git_push_deploy::GitPushDeploy,
     http_check::HttpCheck, mysql_copy::MysqlCopy, mysql_migrate::MysqlMigrate, ping::Ping,
-    run_once::RunOnce, service::Service, war_deploy::WarDeploy,
+    prometheus_config::PrometheusConfig, run_once::RunOnce, service::Service,
+    war_deploy::WarDeploy,
 };
 use poseidon_testkit::option_drift;
 use serde_json::json;
@@ -38,6 +39,7 @@ fn every_default_is_the_documented_one() {
         ),
         option_drift::<MysqlMigrate>("mysql_migrate", &[], &mysql_login),
         option_drift::<Ping>("ping", &[], &[]),
+        option_drift::<PrometheusConfig>("prometheus_config", &[], &[]),
         option_drift::<RunOnce>("run_once", &[], &[]),
         option_drift::<Service>("service", &[], &[]),
         option_drift::<WarDeploy>("war_deploy", &[], &[]),
