@@ -291,6 +291,11 @@ mod tests {
         MysqlMigrate::validate(args, &Context::default()).unwrap()
     }
 
+    /// The deployment marker this module wrote for database `app` in `dir`.
+    fn marker_text(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("poseidon_deploy_app_mysql_migrate.prom")).unwrap()
+    }
+
     fn migrations(names: &[&str]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for name in names {
@@ -328,12 +333,7 @@ mod tests {
         assert!(applied.changed);
         assert_eq!(applied.facts["applied"][0]["script"], "V2__two.sql");
         // The marker: the schema version this run led to, and the one before it.
-        let marker = std::fs::read_to_string(
-            markers
-                .path()
-                .join("poseidon_deploy_app_mysql_migrate.prom"),
-        )
-        .unwrap();
+        let marker = marker_text(markers.path());
         assert!(
             marker.contains(
                 "poseidon_deploy_info{app=\"app\",release=\"2\",previous=\"1\",module=\"mysql_migrate\"} 1"
@@ -364,12 +364,7 @@ mod tests {
             panic!("V1 is pending");
         };
         assert!(MysqlMigrate::apply(&task, change, &ctx).is_err());
-        let marker = std::fs::read_to_string(
-            markers
-                .path()
-                .join("poseidon_deploy_app_mysql_migrate.prom"),
-        )
-        .unwrap();
+        let marker = marker_text(markers.path());
         assert!(
             marker.contains(
                 "poseidon_deploy_failed{app=\"app\",release=\"1\",module=\"mysql_migrate\"} 1"

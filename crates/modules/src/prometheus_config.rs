@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use poseidon::prometheus::{ConfigSpec, Reloaded};
+use poseidon::prometheus::{ConfigSpec, PrometheusError, Reloaded};
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -80,16 +80,14 @@ impl Module for PrometheusConfig {
             url: args.reload.then_some(args.url),
             reload_timeout: Duration::from_secs(args.reload_timeout),
         };
-        spec.validate().map_err(|e| {
-            let message = e.to_string();
-            let option = if message.contains("rules' directory") {
-                "rules_dir"
-            } else if message.contains("plain file name") {
-                "rules"
-            } else {
-                "url"
-            };
-            InvalidOption::new(option, message)
+        spec.validate().map_err(|e| match e {
+            // The library's `config` is this module's `dest`.
+            PrometheusError::Bad {
+                what: "config",
+                message,
+            } => InvalidOption::new("dest", message),
+            PrometheusError::Bad { what, message } => InvalidOption::new(what, message),
+            other => InvalidOption::new("dest", other.to_string()),
         })?;
         Ok(Task { spec })
     }

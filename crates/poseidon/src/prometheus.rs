@@ -52,8 +52,9 @@ pub enum PrometheusError {
     Refused(String),
     #[error("{0} (the previous configuration was put back)")]
     Reload(String),
-    #[error("{0}")]
-    Bad(String),
+    /// A setting that cannot work; `what` names it (`config`, `rules_dir`, `rules`, `url`).
+    #[error("{message}")]
+    Bad { what: &'static str, message: String },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PrometheusError {
@@ -88,9 +89,9 @@ pub enum Reloaded {
 
 impl ConfigSpec {
     pub fn validate(&self) -> Result<(), PrometheusError> {
-        let bad = |m: String| Err(PrometheusError::Bad(m));
+        let bad = |what, message| Err(PrometheusError::Bad { what, message });
         if self.config.file_name().is_none() {
-            return bad(format!("{} names no file", self.config.display()));
+            return bad("config", format!("{} names no file", self.config.display()));
         }
         if self.rules_dir.is_absolute()
             || self
@@ -98,18 +99,24 @@ impl ConfigSpec {
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
-            return bad(format!(
-                "the rules' directory {} must be relative to the configuration's, inside it",
-                self.rules_dir.display()
-            ));
+            return bad(
+                "rules_dir",
+                format!(
+                    "the rules' directory {} must be relative to the configuration's, inside it",
+                    self.rules_dir.display()
+                ),
+            );
         }
         for name in self.rules.keys() {
             if name.is_empty() || name.contains('/') || name.starts_with('.') {
-                return bad(format!("{name:?} is not a plain file name"));
+                return bad("rules", format!("{name:?} is not a plain file name"));
             }
         }
         if let Some(url) = &self.url {
-            Probe::http(url).map_err(PrometheusError::Bad)?;
+            Probe::http(url).map_err(|message| PrometheusError::Bad {
+                what: "url",
+                message,
+            })?;
         }
         Ok(())
     }

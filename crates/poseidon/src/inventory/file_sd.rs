@@ -10,16 +10,12 @@ use super::Inventory;
 /// The targets of one role: `[{"targets": ["10.0.0.5:9100"], "labels": {...}}]`.
 /// Hosts without an address are left out (they cannot be scraped).
 pub fn targets(inventory: &Inventory, project: &str, role: &str, ports: &[u16]) -> Value {
-    targets_of(inventory, project, &[role.to_owned()], ports)
+    job_targets(inventory, project, &[role.to_owned()], ports)
 }
 
 /// The targets of one scrape job: the hosts of `roles` (every host when empty), each with
 /// every port.
 pub fn job_targets(inventory: &Inventory, project: &str, roles: &[String], ports: &[u16]) -> Value {
-    targets_of(inventory, project, roles, ports)
-}
-
-fn targets_of(inventory: &Inventory, project: &str, roles: &[String], ports: &[u16]) -> Value {
     let entries: Vec<Value> = inventory
         .hosts
         .iter()
