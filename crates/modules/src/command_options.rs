@@ -22,6 +22,26 @@ pub fn argv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
         .collect()
 }
 
+/// A command given as an optional list (`validate`), read in `validate` so that a shell
+/// string is refused with the reason and the form to use; `option` names it in errors.
+pub fn optional_argv(option: &str, value: Value) -> Result<Option<Vec<String>>, InvalidOption> {
+    let not_a_list = || {
+        InvalidOption::new(
+            option,
+            "must be a list, the command and its arguments (no shell), e.g. [amtool, check-config, '%s']",
+        )
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| scalar_text(item).map_err(|_| not_a_list()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Err(not_a_list()),
+    }
+}
+
 /// Environment variables from a dict of scalars; `option` names the dict in errors.
 pub fn environment(
     option: &str,

@@ -1,15 +1,19 @@
 //! `poseidon.deploy.config_file`: a file with exactly the given content and mode, written
 //! atomically and only when it differs (a configuration file rendered on the controller,
 //! e.g. with the `template` lookup). What `ansible.builtin.copy` with `content` does, in
-//! one quick task.
+//! one quick task. With `validate`, new content is first checked by the file's own checker
+//! (`amtool check-config %s`), in check mode too: refused content is never written.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use poseidon::files::write_if_changed;
-use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan};
+use poseidon::files::{Validator, write_if_changed};
+use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+use crate::command_options::optional_argv;
 
 pub struct ConfigFile;
 
@@ -20,16 +24,26 @@ pub struct Args {
     content: String,
     #[serde(default = "default_mode")]
     mode: Value,
+    /// The checker of new content, `%s` standing for the file (an argument vector).
+    #[serde(default)]
+    validate: Value,
+    #[serde(default = "default_validate_timeout", deserialize_with = "de::int")]
+    validate_timeout: u64,
 }
 
 fn default_mode() -> Value {
     Value::String("0644".into())
 }
 
+fn default_validate_timeout() -> u64 {
+    30
+}
+
 pub struct Task {
     dest: PathBuf,
     content: String,
     mode: u32,
+    validator: Option<Validator>,
 }
 
 /// A mode as Ansible users write it: an octal string (`"0640"`, `"640"`) or the number
@@ -71,10 +85,18 @@ impl Module for ConfigFile {
                 "must be the absolute path of a file",
             ));
         }
+        let validator = match optional_argv("validate", args.validate)? {
+            None => None,
+            Some(argv) => Some(
+                Validator::new(argv, Duration::from_secs(args.validate_timeout))
+                    .map_err(|message| InvalidOption::new("validate", message))?,
+            ),
+        };
         Ok(Task {
             dest: args.dest,
             mode: parse_mode(args.mode)?,
             content: args.content,
+            validator,
         })
     }
 
@@ -87,6 +109,14 @@ impl Module for ConfigFile {
         facts.insert("mode".into(), json!(format!("{:04o}", task.mode)));
         if !found.changed {
             return Ok(Plan::Unchanged(facts));
+        }
+        // New content is checked before anything is written, check mode included; the
+        // same content with another mode is what is live already.
+        if let Some(validator) = &task.validator
+            && found.before.as_deref() != Some(task.content.as_str())
+        {
+            let name = task.dest.file_name().expect("validated").to_string_lossy();
+            validator.check(&task.content, &name)?;
         }
         // Content shown as text (ansible prints a unified diff); a mode-only change as
         // the mode before and after.

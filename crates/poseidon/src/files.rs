@@ -5,6 +5,11 @@
 //!
 //! [`write_atomic`] is the one temporary-file-fsync-rename writer of the library: the
 //! WAR release record, the hook's script and the lock holder files all go through it.
+//! [`Validator`] runs a file's own checker on new content before it is written.
+
+pub mod validate;
+
+pub use validate::{Invalid, Validator};
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;

@@ -62,6 +62,44 @@ fn writes_only_what_differs() {
     assert_eq!(entries, 1, "no temporary file left behind");
 }
 
+/// `validate`: content the checker refuses is never written, in check mode or not, and the
+/// live file keeps its content; accepted content is written; a mode-only change is not
+/// checked again.
+#[test]
+fn validate_keeps_refused_content_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("alertmanager.yml");
+    // grep stands in for a real checker: the file must hold the line `route: {}`.
+    let args = |content: &str, mode: &str| {
+        json!({
+            "dest": dest, "content": content, "mode": mode,
+            "validate": ["grep", "-qx", "route: {}", "%s"],
+        })
+    };
+    let first = run(args("route: {}\n", "0600"));
+    assert_eq!(first["changed"], true, "{first}");
+    assert_eq!(mode_of(&dest), 0o600);
+
+    let mut check = args("route: [\n", "0600");
+    check["_ansible_check_mode"] = json!(true);
+    let refused_check = run(check);
+    assert_eq!(refused_check["failed"], true, "{refused_check}");
+    let refused = run(args("route: [\n", "0600"));
+    assert_eq!(refused["failed"], true, "{refused}");
+    let msg = refused["msg"].as_str().unwrap();
+    assert!(msg.contains("grep refused"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), "route: {}\n");
+
+    // Only the mode differs: nothing to check, the mode is corrected.
+    let mut mode_only = args("route: {}\n", "0640");
+    mode_only["validate"] = json!(["false", "%s"]);
+    let corrected = run(mode_only);
+    assert_eq!(corrected["changed"], true, "{corrected}");
+    assert_eq!(mode_of(&dest), 0o640);
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(entries, 1, "no staged copy left beside the file");
+}
+
 #[test]
 fn bad_input_names_the_option() {
     crate::assert_bad_input_names_option(
@@ -76,6 +114,18 @@ fn bad_input_names_the_option() {
             (
                 json!({"dest": "/tmp/x.conf", "content": "", "owner": "root"}),
                 "owner",
+            ),
+            (
+                json!({"dest": "/tmp/x.conf", "content": "", "validate": "amtool check-config %s"}),
+                "validate",
+            ),
+            (
+                json!({"dest": "/tmp/x.conf", "content": "", "validate": ["amtool", "check-config"]}),
+                "validate",
+            ),
+            (
+                json!({"dest": "/tmp/x.conf", "content": "", "validate": ["true", "%s"], "validate_timeout": 0}),
+                "validate",
             ),
         ],
     );
