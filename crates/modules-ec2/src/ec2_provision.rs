@@ -50,6 +50,40 @@ pub struct RuleArgs {
     #[serde(alias = "cidr_ip")]
     cidr: Option<String>,
     group: Option<String>,
+    /// A role of this fleet: its hosts' own group.
+    role: Option<String>,
+}
+
+impl RuleArgs {
+    /// `option` names the rule in errors (`instances[1].rules[0]`).
+    fn input(self, option: &str) -> Result<RuleInput, InvalidOption> {
+        let ports = match self.ports {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::String(s)) => Some(s),
+            Some(other) => {
+                return Err(InvalidOption::new(
+                    format!("{option}.ports"),
+                    format!("expected a port or a range like \"8000-8100\", got {other}"),
+                ));
+            }
+        };
+        Ok(RuleInput {
+            protocol: self.protocol,
+            ports,
+            cidr: self.cidr,
+            group: self.group,
+            role: self.role,
+        })
+    }
+}
+
+fn rule_inputs(rules: Vec<RuleArgs>, option: &str) -> Result<Vec<RuleInput>, InvalidOption> {
+    rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, rule)| rule.input(&format!("{option}[{i}]")))
+        .collect()
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -74,6 +108,9 @@ pub struct InstanceArgs {
     user_data: Option<String>,
     #[serde(default, deserialize_with = "de::opt_int")]
     volume_size: Option<i64>,
+    /// The ingress rules of the role's own group.
+    #[serde(default)]
+    rules: Vec<RuleArgs>,
 }
 
 /// The options, as the task writes them (see `ec2_provision.yml` for their documentation).
@@ -166,54 +203,35 @@ impl Module for Ec2Provision {
             });
         }
         let sg = args.security_group;
-        let rules = sg
-            .rules
-            .into_iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let ports = match rule.ports {
-                    None | Some(Value::Null) => None,
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    Some(Value::String(s)) => Some(s),
-                    Some(other) => {
-                        return Err(InvalidOption::new(
-                            format!("security_group.rules[{i}].ports"),
-                            format!("expected a port or a range like \"8000-8100\", got {other}"),
-                        ));
-                    }
-                };
-                Ok(RuleInput {
-                    protocol: rule.protocol,
-                    ports,
-                    cidr: rule.cidr,
-                    group: rule.group,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let rules = rule_inputs(sg.rules, "security_group.rules")?;
         let description = sg
             .description
             .unwrap_or_else(|| format!("Poseidon project {}", args.project));
         let instances = args
             .instances
             .into_iter()
-            .map(|i| InstanceGroupInput {
-                role: i.role,
-                count: i.count,
-                image_id: i.image_id,
-                instance_type: i.instance_type,
-                subnet_id: i.subnet_id,
-                tags: i
-                    .tags
-                    .into_iter()
-                    .map(|(k, v)| match v {
-                        Value::String(s) => (k, s),
-                        other => (k, other.to_string()),
-                    })
-                    .collect(),
-                user_data: i.user_data,
-                volume_size: i.volume_size,
+            .enumerate()
+            .map(|(n, i)| {
+                Ok(InstanceGroupInput {
+                    role: i.role,
+                    count: i.count,
+                    image_id: i.image_id,
+                    instance_type: i.instance_type,
+                    subnet_id: i.subnet_id,
+                    tags: i
+                        .tags
+                        .into_iter()
+                        .map(|(k, v)| match v {
+                            Value::String(s) => (k, s),
+                            other => (k, other.to_string()),
+                        })
+                        .collect(),
+                    user_data: i.user_data,
+                    volume_size: i.volume_size,
+                    rules: rule_inputs(i.rules, &format!("instances[{n}].rules"))?,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, InvalidOption>>()?;
         let spec = FleetSpec::new(
             &args.project,
             GroupInput {
@@ -300,10 +318,16 @@ impl Module for Ec2Provision {
                 facts.insert("plan".into(), json!(plan));
                 let before = json!({
                     "security_group": plan.delete_group,
+                    "role_security_groups": plan.delete_role_groups,
                     "key_pair": plan.delete_key,
                     "instances": plan.terminate.iter().map(|t| &t.id).collect::<Vec<_>>(),
                 });
-                let after = json!({ "security_group": null, "key_pair": null, "instances": [] });
+                let after = json!({
+                    "security_group": null,
+                    "role_security_groups": [],
+                    "key_pair": null,
+                    "instances": [],
+                });
                 Ok(Plan::Change {
                     change: Change {
                         runtime,
@@ -342,10 +366,16 @@ impl Module for Ec2Provision {
                 },
                 Work::Teardown(plan),
             ) => {
-                let done = runtime.block_on(provision::teardown(&ec2, project, &plan, *timeout))?;
+                let ids = observed.fleet_ids();
+                let done =
+                    runtime.block_on(provision::teardown(&ec2, project, &ids, &plan, *timeout))?;
                 let mut facts = Facts::new();
                 facts.insert("terminated".into(), json!(done.terminated));
                 facts.insert("deleted_security_group".into(), json!(done.deleted_group));
+                facts.insert(
+                    "deleted_role_security_groups".into(),
+                    json!(done.deleted_role_groups),
+                );
                 facts.insert("deleted_key_pair".into(), json!(done.deleted_key));
                 facts.insert("instances".into(), json!([]));
                 Ok(Applied::changed(facts))
@@ -382,6 +412,7 @@ fn state_facts(state: &FleetState, private_key_path: Option<&PathBuf>) -> Facts 
         "security_group".into(),
         json!({ "id": state.group_id, "vpc_id": state.vpc_id }),
     );
+    facts.insert("role_security_groups".into(), json!(state.role_group_ids));
     facts.insert(
         "key_pair".into(),
         json!(state.key.as_ref().map(|k| json!({
@@ -398,32 +429,48 @@ fn state_facts(state: &FleetState, private_key_path: Option<&PathBuf>) -> Facts 
     facts
 }
 
-/// The plan with rules written as people read them (`tcp 22 from 203.0.113.7/32`).
+fn rule_texts(rules: &[provision::rules::Rule]) -> Vec<String> {
+    rules.iter().map(|r| r.to_string()).collect()
+}
+
+/// The plan with rules written as people read them (`tcp 22 from 203.0.113.7/32`,
+/// `tcp 9100 from role monitor`).
 fn plan_facts(plan: &FleetPlan) -> Value {
     let mut value = json!(plan);
-    value["add_rules"] = json!(
-        plan.add_rules
-            .iter()
-            .map(|r| r.to_string())
-            .collect::<Vec<_>>()
-    );
-    value["remove_rules"] = json!(
-        plan.remove_rules
-            .iter()
-            .map(|r| r.to_string())
-            .collect::<Vec<_>>()
-    );
+    value["add_rules"] = json!(rule_texts(&plan.add_rules));
+    value["remove_rules"] = json!(rule_texts(&plan.remove_rules));
+    for (role, change) in &plan.role_groups {
+        value["role_groups"][role]["add_rules"] = json!(rule_texts(&change.add_rules));
+        value["role_groups"][role]["remove_rules"] = json!(rule_texts(&change.remove_rules));
+    }
     value
 }
 
-/// The fleet for `--diff`: rules, key pair and instance ids per role, as observed
-/// (`plan: None`) or as the plan will leave it (new instances shown as `(new)`).
-fn fleet_view(observed: &Observed, spec: &FleetSpec, plan: Option<&FleetPlan>) -> Value {
+/// One group's rules for `--diff`, as observed or as `change` leaves them.
+fn group_view(
+    observed: Option<&provision::plan::ObservedGroup>,
+    change: Option<(&[provision::rules::Rule], &[provision::rules::Rule], bool)>,
+) -> Value {
     let mut rules: Vec<String> = observed
-        .group
         .iter()
         .flat_map(|g| g.rules.iter().map(|r| r.to_string()))
         .collect();
+    let mut id = observed.map(|g| g.id.clone());
+    if let Some((add, remove, create)) = change {
+        let removed = rule_texts(remove);
+        rules.retain(|r| !removed.contains(r));
+        rules.extend(rule_texts(add));
+        if create {
+            id = Some("(new)".into());
+        }
+    }
+    rules.sort();
+    json!({ "id": id, "rules": rules })
+}
+
+/// The fleet for `--diff`: each group's rules, key pair and instance ids per role, as
+/// observed (`plan: None`) or as the plan will leave it (new instances shown as `(new)`).
+fn fleet_view(observed: &Observed, spec: &FleetSpec, plan: Option<&FleetPlan>) -> Value {
     let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for instance in observed.instances.iter().filter(|i| i.state.is_alive()) {
         roles
@@ -431,12 +478,24 @@ fn fleet_view(observed: &Observed, spec: &FleetSpec, plan: Option<&FleetPlan>) -
             .or_default()
             .push(instance.id.clone());
     }
-    let mut group = observed.group.as_ref().map(|g| g.id.clone());
     let mut key = observed.key.as_ref().map(|k| k.name.clone());
+    let mut shared = group_view(observed.group.as_ref(), None);
+    let mut role_groups = serde_json::Map::new();
+    for group in &spec.instances {
+        let change = plan.and_then(|p| p.role_groups.get(&group.role));
+        role_groups.insert(
+            group.role.clone(),
+            group_view(
+                observed.role_groups.get(&group.role),
+                change.map(|c| (&c.add_rules[..], &c.remove_rules[..], c.create)),
+            ),
+        );
+    }
     if let Some(plan) = plan {
-        let removed: Vec<String> = plan.remove_rules.iter().map(|r| r.to_string()).collect();
-        rules.retain(|r| !removed.contains(r));
-        rules.extend(plan.add_rules.iter().map(|r| r.to_string()));
+        shared = group_view(
+            observed.group.as_ref(),
+            Some((&plan.add_rules, &plan.remove_rules, plan.create_group)),
+        );
         for ids in roles.values_mut() {
             ids.retain(|id| !plan.terminate.iter().any(|t| &t.id == id));
         }
@@ -447,14 +506,12 @@ fn fleet_view(observed: &Observed, spec: &FleetSpec, plan: Option<&FleetPlan>) -
                 .push(format!("(new, slot {})", launch.slot));
         }
         roles.retain(|_, ids| !ids.is_empty());
-        if plan.create_group {
-            group = Some("(new)".into());
-        }
         key = Some(spec.key_pair.name.clone());
     }
-    rules.sort();
+    shared["name"] = json!(spec.security_group.name);
     json!({
-        "security_group": { "name": spec.security_group.name, "id": group, "rules": rules },
+        "security_group": shared,
+        "role_security_groups": role_groups,
         "key_pair": key,
         "instances": roles,
     })

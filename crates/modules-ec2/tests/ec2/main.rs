@@ -93,8 +93,8 @@ for page in ec2.get_paginator("describe_instances").paginate(
                 tags = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
                 alive[tags["poseidon:role"]] = alive.get(tags["poseidon:role"], 0) + 1
                 ids.append(i["InstanceId"])
-groups = [g["GroupName"] for g in ec2.describe_security_groups(
-    Filters=[{"Name": "tag:poseidon:project", "Values": [project]}])["SecurityGroups"]]
+groups = sorted(g["GroupName"] for g in ec2.describe_security_groups(
+    Filters=[{"Name": "tag:poseidon:project", "Values": [project]}])["SecurityGroups"])
 keys = [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]]
 rules = sum((len(p.get("IpRanges", [])) + len(p.get("UserIdGroupPairs", []))
             for g in ec2.describe_security_groups(

@@ -43,7 +43,11 @@ fn create_then_nothing_to_do_then_scale_then_absent() {
     let account = census(&server.url(), "life");
     assert_eq!(account["alive"], json!({"web": 3, "build": 1}));
     assert_eq!(account["rules"], 3);
-    assert_eq!(account["groups"], json!(["life-sg"]));
+    assert_eq!(
+        account["groups"],
+        json!(["life-sg", "life-sg-build", "life-sg-web"]),
+        "the fleet's group and one per role"
+    );
 
     let second = provision(&spec, &env);
     assert_eq!(second["changed"], false, "{second}");
@@ -101,6 +105,114 @@ fn create_then_nothing_to_do_then_scale_then_absent() {
         census(&server.url(), "life")["alive"],
         json!({"web": 3, "build": 1})
     );
+}
+
+/// Sets the security groups of `project`'s instances of `role` to the fleet's group alone,
+/// as they were launched before roles had groups of their own.
+fn only_in_the_fleet_group(moto_url: &str, project: &str, role: &str) {
+    let script = r#"
+import sys, boto3
+ec2 = boto3.client("ec2", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="x", aws_secret_access_key="x")
+project, role, shared = sys.argv[2], sys.argv[3], sys.argv[4]
+group = ec2.describe_security_groups(GroupNames=[shared])["SecurityGroups"][0]["GroupId"]
+filters = [{"Name": "tag:poseidon:project", "Values": [project]},
+           {"Name": "tag:poseidon:role", "Values": [role]},
+           {"Name": "instance-state-name", "Values": ["running"]}]
+for r in ec2.describe_instances(Filters=filters)["Reservations"]:
+    for i in r["Instances"]:
+        ec2.modify_instance_attribute(InstanceId=i["InstanceId"], Groups=[group])
+"#;
+    let status = std::process::Command::new(poseidon_testkit::ansible_command("python3").unwrap())
+        .args([
+            "-c",
+            script,
+            moto_url,
+            project,
+            role,
+            &format!("{project}-sg"),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Each role's own group: a rule naming a role opens a port to that role's group; an
+/// instance launched before its role had a group is put into it (and the next run finds
+/// nothing to do); teardown deletes every group.
+#[test]
+fn roles_have_groups_of_their_own() {
+    let (server, env) = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    let mut spec = fleet("tiers", &[("web", 2), ("monitor", 1)], &key);
+    spec["security_group"]["rules"] = json!([
+        {"ports": 22, "cidr": "203.0.113.7/32"},
+        {"ports": 9100, "role": "monitor"},
+    ]);
+    spec["instances"][0]["rules"] = json!([{"ports": 8080, "cidr": "0.0.0.0/0"}]);
+    spec["instances"][1]["rules"] = json!([{"ports": 9090, "cidr": "203.0.113.0/24"}]);
+    let first = provision(&spec, &env);
+    assert_eq!(first["changed"], true, "{first}");
+    let role_groups = &first["role_security_groups"];
+    let monitor = role_groups["monitor"].as_str().unwrap();
+    assert!(
+        role_groups["web"].as_str().unwrap().starts_with("sg-"),
+        "{first}"
+    );
+    assert_eq!(
+        first["plan"]["add_rules"],
+        json!(["tcp 22 from 203.0.113.7/32", "tcp 9100 from role monitor"]),
+        "{first}"
+    );
+    let account = census(&server.url(), "tiers");
+    assert_eq!(
+        account["groups"],
+        json!(["tiers-sg", "tiers-sg-monitor", "tiers-sg-web"])
+    );
+    assert_eq!(account["rules"], 4);
+    assert_eq!(provision(&spec, &env)["changed"], false);
+
+    only_in_the_fleet_group(&server.url(), "tiers", "web");
+    let mut check = spec.clone();
+    check["_ansible_check_mode"] = json!(true);
+    let planned = provision(&check, &env);
+    assert_eq!(
+        planned["plan"]["attach"].as_array().unwrap().len(),
+        2,
+        "{planned}"
+    );
+    let joined = provision(&spec, &env);
+    assert_eq!(joined["changed"], true, "{joined}");
+    assert_eq!(
+        joined["plan"]["attach"].as_array().unwrap().len(),
+        2,
+        "{joined}"
+    );
+    assert!(
+        joined["launched"].as_array().unwrap().is_empty(),
+        "{joined}"
+    );
+    assert_eq!(
+        provision(&spec, &env)["changed"],
+        false,
+        "every web host is in its group"
+    );
+    assert_ne!(role_groups["web"], monitor);
+
+    let mut absent = spec.clone();
+    absent["state"] = json!("absent");
+    let gone = provision(&absent, &env);
+    assert_eq!(gone["changed"], true, "{gone}");
+    assert_eq!(
+        gone["deleted_role_security_groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{gone}"
+    );
+    assert_eq!(census(&server.url(), "tiers")["groups"], json!([]));
 }
 
 #[test]

@@ -311,6 +311,16 @@ fn pipeline(ssh: Option<&SshServer>) {
     );
 
     assert_steady_state_runs_binaries(&second);
+    // The monitoring plays' part of the steady state.
+    let monitoring = seconds_of_plays(&second, "Monitoring");
+    eprintln!(
+        "site.yml ({}): the monitoring plays took {monitoring:.2} s of the second run",
+        if ssh.is_some() { "ssh" } else { "local" },
+    );
+    assert!(
+        monitoring < MONITORING_STEADY_STATE_BUDGET,
+        "the monitoring plays took {monitoring:.2} s of a run with nothing to do"
+    );
 
     let (check, _) = site.run(&["--check", "--diff"]);
     assert_converged(&check, "check mode");
@@ -377,22 +387,87 @@ fn pipeline(ssh: Option<&SshServer>) {
     assert!(site.get("/patients").contains("Ada Lovelace"));
 
     if ssh.is_none() {
-        new_checkbox_build(&site, &release);
         failure_drill(&site);
+        // The alert takes its `for:` (a minute) to fire: the next drill runs meanwhile.
+        new_checkbox_build(&site, &release);
+        assert_the_failed_deployment_is_alerted(&site);
     }
+}
+
+/// What the monitoring plays may add to a run with nothing to do, here. On a quiet
+/// machine they take 1.6-1.7 s (the issue asks for a second; the floor is Ansible's cost
+/// per task and host); the suite runs both profiles of this test at once, which more than
+/// doubles it. A service restarted or waited for would cost more than this bound.
+const MONITORING_STEADY_STATE_BUDGET: f64 = 8.0;
+
+/// The wall time of the plays whose name starts with `prefix` (json_report's `seconds`).
+fn seconds_of_plays(run: &PlaybookRun, prefix: &str) -> f64 {
+    run.report["plays"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p["play"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .map(|p| p["play"]["seconds"].as_f64().unwrap_or(0.0))
+        .sum()
+}
+
+/// Prometheus and Alertmanager of the local default, as the test's vars placed them.
+fn monitoring_urls(site: &Site) -> (String, String) {
+    let vars: Value =
+        serde_json::from_str(&std::fs::read_to_string(site.dir.path().join("vars.json")).unwrap())
+            .unwrap();
+    let port = |name: &str| vars[name].as_u64().unwrap();
+    (
+        format!("http://127.0.0.1:{}", port("monitoring_prometheus_port")),
+        format!("http://127.0.0.1:{}", port("monitoring_alertmanager_port")),
+    )
+}
+
+/// After the failure drill: `DeploymentFailed` fires in Prometheus for iTrust's WAR on
+/// itrust-0, naming the release that failed, and reaches Alertmanager.
+fn assert_the_failed_deployment_is_alerted(site: &Site) {
+    let (prometheus, alertmanager) = monitoring_urls(site);
+    let is_ours = |alert: &Value| {
+        alert["labels"]["alertname"] == "DeploymentFailed"
+            && alert["labels"]["app"] == "itrust"
+            && alert["labels"]["module"] == "war_deploy"
+            && alert["labels"]["host"] == "itrust-0"
+    };
+    let mut last = String::new();
+    let fired = wait_until(
+        "DeploymentFailed at Alertmanager",
+        Duration::from_secs(180),
+        || {
+            let (_, rules) = http_get(&format!("{prometheus}/api/v1/alerts"));
+            let (_, received) = http_get(&format!("{alertmanager}/api/v2/alerts"));
+            last = format!("Prometheus: {rules}\nAlertmanager: {received}");
+            let firing = serde_json::from_str::<Value>(&rules).is_ok_and(|a| {
+                a["data"]["alerts"].as_array().is_some_and(|alerts| {
+                    alerts.iter().any(|a| is_ours(a) && a["state"] == "firing")
+                })
+            });
+            let delivered = serde_json::from_str::<Value>(&received).is_ok_and(|a| {
+                a.as_array()
+                    .is_some_and(|alerts| alerts.iter().any(is_ours))
+            });
+            firing && delivered
+        },
+    );
+    assert!(
+        fired.is_ok(),
+        "the failed deployment raised no alert: {last}"
+    );
 }
 
 /// Prometheus (the monitor host's) scrapes every target of the inventory's jobs and the
 /// blackbox probes, all up within a bounded time; the deployment markers reach it through
 /// node exporter; Alertmanager's configuration passes amtool; Grafana's files are written.
 fn assert_monitoring_sees_the_fleet(site: &Site) {
-    let vars: Value =
-        serde_json::from_str(&std::fs::read_to_string(site.dir.path().join("vars.json")).unwrap())
-            .unwrap();
-    let prometheus = format!(
-        "http://127.0.0.1:{}",
-        vars["monitoring_prometheus_port"].as_u64().unwrap()
-    );
+    let (prometheus, _) = monitoring_urls(site);
     let mut last = String::new();
     let all_up = wait_until("every target up", Duration::from_secs(90), || {
         let (_, body) = http_get(&format!("{prometheus}/api/v1/targets?state=active"));
@@ -444,6 +519,7 @@ fn assert_monitoring_sees_the_fleet(site: &Site) {
     for app in ["itrust", "checkbox", "checkbox-render"] {
         assert!(apps.contains(app), "{app}'s marker in Prometheus: {body}");
     }
+    assert_every_metric_read_exists(&prometheus);
     let alertmanager = site
         .dir
         .path()
@@ -463,6 +539,54 @@ fn assert_monitoring_sees_the_fleet(site: &Site) {
         std::fs::read_dir(dashboards).unwrap().count(),
         6,
         "the six dashboards"
+    );
+}
+
+/// Metrics that the rules and dashboards read but that a healthy fleet's first run does not
+/// make: each exists only once its event has happened.
+const METRICS_OF_EVENTS: &[(&str, &str)] = &[
+    (
+        "ALERTS",
+        "made by Prometheus while an alert is pending or firing",
+    ),
+    (
+        "ALERTS_FOR_STATE",
+        "made by Prometheus while an alert is pending or firing",
+    ),
+];
+
+/// Every metric name that the monitoring role's rules and dashboards read is in the
+/// running Prometheus (but those of [`METRICS_OF_EVENTS`]): a dashboard or an alert on
+/// a name nothing exports would stay empty, or silent, forever.
+fn assert_every_metric_read_exists(prometheus: &str) {
+    let read = poseidon_testkit::monitoring::metrics_read(
+        &poseidon_testkit::monitoring::monitoring_files(),
+    );
+    assert!(read.len() > 25, "too few metric names found: {read:?}");
+    let mut missing = Vec::new();
+    // Bounded: a rate() needs two scrapes, and some exporters answer their first scrape late.
+    let found = wait_until(
+        "every metric read in Prometheus",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = http_get(&format!("{prometheus}/api/v1/label/__name__/values"));
+            let names: Vec<String> = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| serde_json::from_value(v["data"].clone()).ok())
+                .unwrap_or_default();
+            missing = read
+                .iter()
+                .filter(|(name, _)| !names.contains(name))
+                .filter(|(name, _)| !METRICS_OF_EVENTS.iter().any(|(event, _)| event == name))
+                .map(|(name, place)| format!("{name} (read by {place})"))
+                .collect();
+            missing.is_empty()
+        },
+    );
+    assert!(
+        found.is_ok(),
+        "metrics read by the rules or dashboards that Prometheus does not have:\n{}",
+        missing.join("\n")
     );
 }
 

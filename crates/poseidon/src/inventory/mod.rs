@@ -197,6 +197,7 @@ pub(crate) mod tests {
             instance_type: None,
             image_id: None,
             tags: BTreeMap::from([("env".to_owned(), "prod 1".to_owned())]),
+            security_groups: Vec::new(),
         }
     }
 

@@ -1,33 +1,30 @@
-//! Applying a [`FleetPlan`]: exactly the planned changes, in dependency order (group and
-//! rules, key pair, terminations, starts, launches), then the optional waits.
+//! Applying a [`FleetPlan`]: exactly the planned changes, in dependency order (groups and
+//! their rules, key pair, terminations, starts, instances put into their role's group,
+//! launches), then the optional waits.
 
-use std::collections::BTreeSet;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType, UserIdGroupPair};
+use aws_sdk_ec2::types::ResourceType;
 use serde::Serialize;
 
 use super::client::Ec2;
-use super::error::{ProvisionError, code_of};
+use super::error::ProvisionError;
+use super::ingress::{authorize, revoke};
 use super::keypair::{create_key, import_key};
 use super::launch::launch_all;
 use super::observe::project_instances;
 use super::plan::{FleetPlan, Instance, KeyAction, Observed, ObservedKey};
-use super::rules::{GroupRef, Rule, Source};
-use super::spec::{FleetSpec, tags};
+use super::spec::{FleetSpec, role_group_name, tags};
 use super::tagging::{tag, tag_spec};
 use super::wait::{WaitOptions, wait_until_running};
-
-/// How long a just-created group may stay invisible (`InvalidGroup.NotFound`).
-const CONSISTENCY_WAIT: Duration = Duration::from_secs(60);
 
 /// The fleet as it stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetState {
     pub vpc_id: String,
     pub group_id: Option<String>,
+    /// The roles' own groups, by role.
+    pub role_group_ids: BTreeMap<String, String>,
     pub key: Option<ObservedKey>,
     /// The live instances, by role and slot.
     pub instances: Vec<Instance>,
@@ -47,6 +44,7 @@ pub fn current_state(observed: &Observed) -> FleetState {
     FleetState {
         vpc_id: observed.vpc_id.clone(),
         group_id: observed.group.as_ref().map(|g| g.id.clone()),
+        role_group_ids: observed.fleet_ids().roles,
         key: observed.key.clone(),
         instances: live_sorted(&observed.instances),
     }
@@ -85,24 +83,38 @@ async fn apply_steps(
     wait: &WaitOptions,
     done: &mut Vec<String>,
 ) -> Result<Provisioned, ProvisionError> {
-    let group_id = match &observed.group {
-        Some(group) => group.id.clone(),
-        None => {
-            let id = create_group(ec2, spec, &observed.vpc_id).await?;
-            done.push(format!(
-                "created security group {} ({id})",
-                spec.security_group.name
-            ));
-            id
-        }
-    };
-    if !plan.add_rules.is_empty() {
-        authorize(ec2, &group_id, &plan.add_rules).await?;
-        done.push(format!("added {} rule(s)", plan.add_rules.len()));
+    let mut ids = observed.fleet_ids();
+    let shared_name = &spec.security_group.name;
+    if ids.shared.is_none() {
+        let id = create_group(ec2, spec, shared_name, None, &observed.vpc_id).await?;
+        done.push(format!("created security group {shared_name} ({id})"));
+        ids.shared = Some(id);
     }
-    if !plan.remove_rules.is_empty() {
-        revoke(ec2, &group_id, &plan.remove_rules).await?;
-        done.push(format!("revoked {} rule(s)", plan.remove_rules.len()));
+    for (role, _) in plan.role_groups.iter().filter(|(_, c)| c.create) {
+        let name = role_group_name(shared_name, role);
+        let id = create_group(ec2, spec, &name, Some(role), &observed.vpc_id).await?;
+        done.push(format!("created security group {name} ({id})"));
+        ids.roles.insert(role.clone(), id);
+    }
+    let group_id = ids.shared.clone().expect("created above");
+    let changes = std::iter::once((None, &plan.add_rules, &plan.remove_rules)).chain(
+        plan.role_groups
+            .iter()
+            .map(|(role, c)| (Some(role), &c.add_rules, &c.remove_rules)),
+    );
+    for (role, add, remove) in changes {
+        let id = match role {
+            None => group_id.as_str(),
+            Some(role) => ids.roles[role].as_str(),
+        };
+        if !add.is_empty() {
+            authorize(ec2, id, add, &ids).await?;
+            done.push(format!("added {} rule(s) to {id}", add.len()));
+        }
+        if !remove.is_empty() {
+            revoke(ec2, id, remove, &ids).await?;
+            done.push(format!("revoked {} rule(s) of {id}", remove.len()));
+        }
     }
     match &plan.key {
         KeyAction::Keep => {}
@@ -138,7 +150,34 @@ async fn apply_steps(
             .map_err(|e| ProvisionError::api("starting stopped instances", &e))?;
         done.push(format!("started {}", plan.start.join(", ")));
     }
-    let launched = launch_all(ec2, spec, &group_id, &plan.launch, done).await?;
+    for attachment in &plan.attach {
+        let mut groups = attachment.keep.clone();
+        for id in [Some(&group_id), ids.roles.get(&attachment.role)]
+            .into_iter()
+            .flatten()
+        {
+            if !groups.contains(id) {
+                groups.push(id.clone());
+            }
+        }
+        ec2.client
+            .modify_instance_attribute()
+            .instance_id(&attachment.id)
+            .set_groups(Some(groups))
+            .send()
+            .await
+            .map_err(|e| {
+                ProvisionError::api(
+                    format!(
+                        "putting {} into the groups of role {}",
+                        attachment.id, attachment.role
+                    ),
+                    &e,
+                )
+            })?;
+        done.push(format!("put {} into its role's group", attachment.id));
+    }
+    let launched = launch_all(ec2, spec, &ids, &plan.launch, done).await?;
     if wait.running || wait.ssh {
         let expected: BTreeSet<String> = observed
             .instances
@@ -154,6 +193,7 @@ async fn apply_steps(
         state: FleetState {
             vpc_id: observed.vpc_id.clone(),
             group_id: Some(group_id),
+            role_group_ids: ids.roles,
             key: observed.key.clone().or_else(|| {
                 Some(ObservedKey {
                     name: spec.key_pair.name.clone(),
@@ -171,100 +211,33 @@ async fn apply_steps(
     })
 }
 
-async fn create_group(ec2: &Ec2, spec: &FleetSpec, vpc_id: &str) -> Result<String, ProvisionError> {
-    let group = &spec.security_group;
+async fn create_group(
+    ec2: &Ec2,
+    spec: &FleetSpec,
+    name: &str,
+    role: Option<&str>,
+    vpc_id: &str,
+) -> Result<String, ProvisionError> {
+    let mut group_tags = vec![tag(tags::PROJECT, &spec.project), tag("Name", name)];
+    let description = match role {
+        None => spec.security_group.description.clone(),
+        Some(role) => {
+            group_tags.push(tag(tags::ROLE, role));
+            format!("{}: role {role}", spec.security_group.description)
+        }
+    };
     let created = ec2
         .client
         .create_security_group()
-        .group_name(&group.name)
-        .description(&group.description)
+        .group_name(name)
+        .description(description)
         .vpc_id(vpc_id)
-        .tag_specifications(tag_spec(
-            ResourceType::SecurityGroup,
-            [tag(tags::PROJECT, &spec.project), tag("Name", &group.name)],
-        ))
+        .tag_specifications(tag_spec(ResourceType::SecurityGroup, group_tags))
         .send()
         .await
-        .map_err(|e| {
-            ProvisionError::api(format!("creating security group '{}'", group.name), &e)
-        })?;
+        .map_err(|e| ProvisionError::api(format!("creating security group '{name}'"), &e))?;
     created
         .group_id()
         .map(str::to_owned)
         .ok_or_else(|| ProvisionError::Config("CreateSecurityGroup returned no group id".into()))
-}
-
-fn permission(rule: &Rule, group_id: &str) -> IpPermission {
-    let builder = IpPermission::builder()
-        .ip_protocol(rule.protocol.api_name())
-        .from_port(rule.from_port)
-        .to_port(rule.to_port);
-    match &rule.source {
-        Source::Cidr(cidr) if cidr.contains(':') => {
-            builder.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).build())
-        }
-        Source::Cidr(cidr) => builder.ip_ranges(IpRange::builder().cidr_ip(cidr).build()),
-        Source::Group(reference) => {
-            let id = match reference {
-                GroupRef::Own => group_id,
-                GroupRef::Id(id) => id,
-            };
-            builder.user_id_group_pairs(UserIdGroupPair::builder().group_id(id).build())
-        }
-    }
-    .build()
-}
-
-async fn authorize(ec2: &Ec2, group_id: &str, rules: &[Rule]) -> Result<(), ProvisionError> {
-    let permissions: Vec<IpPermission> = rules.iter().map(|r| permission(r, group_id)).collect();
-    let result = eventually_visible(|| {
-        ec2.client
-            .authorize_security_group_ingress()
-            .group_id(group_id)
-            .set_ip_permissions(Some(permissions.clone()))
-            .send()
-    })
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        // Another run added them in between: the state is the wanted one.
-        Err(e) if code_of(&e) == Some("InvalidPermission.Duplicate") => Ok(()),
-        Err(e) => Err(ProvisionError::api(
-            format!("adding rules to {group_id}"),
-            &e,
-        )),
-    }
-}
-
-async fn revoke(ec2: &Ec2, group_id: &str, rules: &[Rule]) -> Result<(), ProvisionError> {
-    let permissions: Vec<IpPermission> = rules.iter().map(|r| permission(r, group_id)).collect();
-    ec2.client
-        .revoke_security_group_ingress()
-        .group_id(group_id)
-        .set_ip_permissions(Some(permissions))
-        .send()
-        .await
-        .map_err(|e| ProvisionError::api(format!("revoking rules of {group_id}"), &e))?;
-    Ok(())
-}
-
-/// Retries a call that names a just-created security group while EC2 does not see it
-/// yet (`InvalidGroup.NotFound`), with bounded exponential backoff.
-pub(super) async fn eventually_visible<T, E, F, Fut>(mut call: F) -> Result<T, SdkError<E>>
-where
-    E: ProvideErrorMetadata,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E>>>,
-{
-    let deadline = Instant::now() + CONSISTENCY_WAIT;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match call().await {
-            Err(e) if code_of(&e) == Some("InvalidGroup.NotFound") && Instant::now() < deadline => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            other => return other,
-        }
-    }
 }

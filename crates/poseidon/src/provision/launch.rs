@@ -11,7 +11,7 @@ use futures_util::{StreamExt, stream};
 use super::client::Ec2;
 use super::error::{ProvisionError, code_of, is_transient};
 use super::observe::{filter, instance_of};
-use super::plan::Launch;
+use super::plan::{GroupIds, Launch};
 use super::spec::{FleetSpec, InstanceGroup, tags};
 use super::tagging::{tag, tag_spec};
 
@@ -23,7 +23,7 @@ const LAUNCH_ATTEMPTS: u32 = 8;
 pub(super) async fn launch_all(
     ec2: &Ec2,
     spec: &FleetSpec,
-    group_id: &str,
+    ids: &GroupIds,
     launches: &[Launch],
     done: &mut Vec<String>,
 ) -> Result<Vec<String>, ProvisionError> {
@@ -49,8 +49,15 @@ pub(super) async fn launch_all(
             .map(|launch| {
                 let group = groups[launch.role.as_str()];
                 let root = root_devices.get(&group.image_id).cloned();
+                // The fleet's group and the role's (created before any launch).
+                let groups: Vec<String> = ids
+                    .shared
+                    .iter()
+                    .chain(ids.roles.get(&group.role))
+                    .cloned()
+                    .collect();
                 async move {
-                    let result = launch_one(ec2, spec, group, group_id, &launch, root).await;
+                    let result = launch_one(ec2, spec, group, &groups, &launch, root).await;
                     (launch, result)
                 }
             })
@@ -100,7 +107,7 @@ async fn launch_one(
     ec2: &Ec2,
     spec: &FleetSpec,
     group: &InstanceGroup,
-    group_id: &str,
+    group_ids: &[String],
     launch: &Launch,
     root_device: Option<String>,
 ) -> Result<String, ProvisionError> {
@@ -114,7 +121,7 @@ async fn launch_one(
             ec2,
             spec,
             group,
-            group_id,
+            group_ids,
             launch,
             &token,
             root_device.as_deref(),
@@ -154,7 +161,7 @@ fn run_request(
     ec2: &Ec2,
     spec: &FleetSpec,
     group: &InstanceGroup,
-    group_id: &str,
+    group_ids: &[String],
     launch: &Launch,
     token: &str,
     root_device: Option<&str>,
@@ -186,7 +193,7 @@ fn run_request(
         .min_count(1)
         .max_count(1)
         .key_name(&spec.key_pair.name)
-        .security_group_ids(group_id)
+        .set_security_group_ids(Some(group_ids.to_vec()))
         .set_subnet_id(group.subnet_id.clone())
         .client_token(token)
         .tag_specifications(tag_spec(ResourceType::Instance, instance_tags))

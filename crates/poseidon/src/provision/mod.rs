@@ -8,8 +8,13 @@
 //! - [`spec`]: the fleet as asked, validated before any API call;
 //! - [`rules`]: security-group rules, normalized so that asked and existing compare;
 //! - [`plan`]: pure planning (what to create, add, revoke, launch, start, terminate);
-//! - `client`, `observe`, `apply` (with `keypair`, `launch` and `wait`), `teardown` (feature
-//!   `ec2`): the AWS side; `apply` calls the steps, which never call back into it.
+//! - `client`, `observe`, `apply` (with `ingress`, `keypair`, `launch` and `wait`),
+//!   `teardown` (feature `ec2`): the AWS side; `apply` calls the steps, which never call
+//!   back into it.
+//!
+//! Every role has a security group of its own besides the fleet's shared one
+//! (`<group>-<role>`, tagged with the project and the role): a rule can then open a port
+//! of one role's hosts to another role's hosts only (`role: monitor`), not to a network.
 //!
 //! Launches are safe to retry: each carries a client token derived from the spec and
 //! its slot, and is tagged with the slot atomically (TagSpecifications), so a launch whose
@@ -21,6 +26,8 @@ mod apply;
 mod client;
 #[cfg(feature = "ec2")]
 mod error;
+#[cfg(feature = "ec2")]
+mod ingress;
 #[cfg(feature = "ec2")]
 mod keyfile;
 #[cfg(feature = "ec2")]
@@ -47,7 +54,9 @@ pub use client::{AwsSettings, DEFAULT_MAX_ATTEMPTS, Ec2, StaticCredentials};
 pub use error::ProvisionError;
 #[cfg(feature = "ec2")]
 pub use observe::{observe, observe_project, project_instances};
-pub use plan::{FleetPlan, Instance, InstanceState, Observed, TeardownPlan, plan, plan_teardown};
+pub use plan::{
+    FleetPlan, GroupIds, Instance, InstanceState, Observed, TeardownPlan, plan, plan_teardown,
+};
 pub use spec::{FleetSpec, SpecError};
 #[cfg(feature = "ec2")]
 pub use teardown::{TornDown, teardown};
@@ -65,6 +74,8 @@ mod tests {
             ("keypair.rs", include_str!("keypair.rs")),
             ("wait.rs", include_str!("wait.rs")),
             ("tagging.rs", include_str!("tagging.rs")),
+            ("ingress.rs", include_str!("ingress.rs")),
+            ("teardown.rs", include_str!("teardown.rs")),
         ] {
             assert!(
                 !text.contains("super::apply"),

@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, IpPermission, Tag};
+use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup, Tag};
 
 use super::client::Ec2;
 use super::error::{ProvisionError, code_of};
-use super::plan::{Instance, InstanceState, Observed, ObservedGroup, ObservedKey};
-use super::rules::{GroupRef, Protocol, Rule, Source, SourceSpec};
-use super::spec::{FleetSpec, tags};
+use super::plan::{GroupIds, Instance, InstanceState, Observed, ObservedGroup, ObservedKey};
+use super::rules::{Protocol, Rule, Source, SourceSpec};
+use super::spec::{FleetSpec, role_group_name, tags};
 
 pub(crate) fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
@@ -27,17 +27,21 @@ pub async fn observe(ec2: &Ec2, spec: &FleetSpec) -> Result<Observed, ProvisionE
         Some(vpc) => vpc.clone(),
         None => default_vpc(ec2).await?,
     };
-    let named: BTreeSet<&str> = spec
+    let shared_name = spec.security_group.name.as_str();
+    let every_rule = spec
         .security_group
         .rules
         .iter()
+        .chain(spec.instances.iter().flat_map(|g| &g.rules));
+    let named: BTreeSet<&str> = every_rule
         .filter_map(|r| match &r.source {
-            SourceSpec::GroupName(name) if *name != spec.security_group.name => Some(name.as_str()),
+            SourceSpec::GroupName(name) if name != shared_name => Some(name.as_str()),
             _ => None,
         })
         .collect();
-    let (group, group_ids, key, instances) = tokio::try_join!(
-        own_group(ec2, &spec.project, &spec.security_group.name, &vpc_id),
+    let roles: Vec<&str> = spec.instances.iter().map(|g| g.role.as_str()).collect();
+    let (groups, group_ids, key, instances) = tokio::try_join!(
+        fleet_groups(ec2, &spec.project, shared_name, &roles, &vpc_id),
         group_ids(ec2, &vpc_id, &named),
         key_pair(ec2, &spec.project, &spec.key_pair.name),
         project_instances(ec2, &spec.project),
@@ -47,9 +51,11 @@ pub async fn observe(ec2: &Ec2, spec: &FleetSpec) -> Result<Observed, ProvisionE
         .private_key_path
         .as_ref()
         .is_some_and(|p| p.exists());
+    let (group, role_groups) = groups;
     Ok(Observed {
         vpc_id,
         group,
+        role_groups,
         group_ids,
         key,
         private_key_present,
@@ -57,7 +63,95 @@ pub async fn observe(ec2: &Ec2, spec: &FleetSpec) -> Result<Observed, ProvisionE
     })
 }
 
-/// What teardown needs: the group is found in any VPC by name and project tag.
+type FleetGroups = (Option<ObservedGroup>, BTreeMap<String, ObservedGroup>);
+
+/// The fleet's shared group and its roles' groups, by name in the VPC; each must carry
+/// the project's tag (a group of that name made by someone else is not silently adopted).
+async fn fleet_groups(
+    ec2: &Ec2,
+    project: &str,
+    shared_name: &str,
+    roles: &[&str],
+    vpc_id: &str,
+) -> Result<FleetGroups, ProvisionError> {
+    let mut names: BTreeMap<String, Option<&str>> = roles
+        .iter()
+        .map(|role| (role_group_name(shared_name, role), Some(*role)))
+        .collect();
+    names.insert(shared_name.to_owned(), None);
+    let found = ec2
+        .client
+        .describe_security_groups()
+        .filters(filter("vpc-id", vpc_id))
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .set_values(Some(names.keys().cloned().collect()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            ProvisionError::api(
+                format!("looking up security group '{shared_name}' and its roles' groups"),
+                &e,
+            )
+        })?;
+    let mut fleet: Vec<(Option<&str>, &SecurityGroup)> = Vec::new();
+    for group in found.security_groups() {
+        let name = group.group_name().unwrap_or_default();
+        let Some(role) = names.get(name) else {
+            continue;
+        };
+        let id = group.group_id().unwrap_or_default();
+        let owner = tag_map(group.tags()).remove(tags::PROJECT);
+        if owner.as_deref() != Some(project) {
+            return Err(ProvisionError::Config(format!(
+                "security group '{name}' ({id}) in {vpc_id} exists but is not tagged {}={project} (tagged: {}): choose another security_group.name, or tag that group if it is this project's",
+                tags::PROJECT,
+                owner.unwrap_or_else(|| "nothing".into())
+            )));
+        }
+        fleet.push((*role, group));
+    }
+    Ok(normalized(&fleet))
+}
+
+/// The groups' rules, with the fleet's own groups named as such.
+fn normalized(fleet: &[(Option<&str>, &SecurityGroup)]) -> FleetGroups {
+    let mut ids = GroupIds::default();
+    for (role, group) in fleet {
+        let id = group.group_id().unwrap_or_default().to_owned();
+        match role {
+            None => ids.shared = Some(id),
+            Some(role) => {
+                ids.roles.insert((*role).to_owned(), id);
+            }
+        }
+    }
+    let mut shared = None;
+    let mut role_groups = BTreeMap::new();
+    for (role, group) in fleet {
+        let observed = ObservedGroup {
+            id: group.group_id().unwrap_or_default().to_owned(),
+            rules: group
+                .ip_permissions()
+                .iter()
+                .flat_map(|p| rules_of(p, &ids))
+                .collect(),
+        };
+        match role {
+            None => shared = Some(observed),
+            Some(role) => {
+                role_groups.insert((*role).to_owned(), observed);
+            }
+        }
+    }
+    (shared, role_groups)
+}
+
+/// What teardown needs: the project's groups are found in any VPC by their project tag,
+/// the shared one by its name, the roles' by their role tag and name.
 pub async fn observe_project(
     ec2: &Ec2,
     project: &str,
@@ -69,29 +163,36 @@ pub async fn observe_project(
         let found = ec2
             .client
             .describe_security_groups()
-            .filters(filter("group-name", group_name))
             .filters(filter(&format!("tag:{}", tags::PROJECT), project))
             .send()
             .await
-            .map_err(|e| ProvisionError::api("looking up the security group", &e))?;
-        Ok::<_, ProvisionError>(
-            found
-                .security_groups()
-                .first()
-                .and_then(|g| g.group_id())
-                .map(|id| ObservedGroup {
-                    id: id.to_owned(),
-                    rules: BTreeSet::new(),
-                }),
-        )
+            .map_err(|e| ProvisionError::api("looking up the project's security groups", &e))?;
+        let fleet: Vec<(Option<&str>, &SecurityGroup)> = found
+            .security_groups()
+            .iter()
+            .filter_map(|group| {
+                let name = group.group_name().unwrap_or_default();
+                if name == group_name {
+                    return Some((None, group));
+                }
+                let role = group
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(tags::ROLE))
+                    .and_then(|t| t.value())?;
+                (name == role_group_name(group_name, role)).then_some((Some(role), group))
+            })
+            .collect();
+        Ok::<_, ProvisionError>(normalized(&fleet))
     };
-    let (group, key, instances) = tokio::try_join!(
+    let ((group, role_groups), key, instances) = tokio::try_join!(
         groups,
         key_pair(ec2, project, key_name),
         project_instances(ec2, project)
     )?;
     Ok(Observed {
         group,
+        role_groups,
         key,
         private_key_present,
         instances,
@@ -119,44 +220,8 @@ async fn default_vpc(ec2: &Ec2) -> Result<String, ProvisionError> {
         })
 }
 
-/// The project's group: by name in the VPC, and it must carry the project's tag (a group
-/// of that name made by someone else is not silently adopted).
-async fn own_group(
-    ec2: &Ec2,
-    project: &str,
-    name: &str,
-    vpc_id: &str,
-) -> Result<Option<ObservedGroup>, ProvisionError> {
-    let found = ec2
-        .client
-        .describe_security_groups()
-        .filters(filter("group-name", name))
-        .filters(filter("vpc-id", vpc_id))
-        .send()
-        .await
-        .map_err(|e| ProvisionError::api(format!("looking up security group '{name}'"), &e))?;
-    let Some(group) = found.security_groups().first() else {
-        return Ok(None);
-    };
-    let id = group.group_id().unwrap_or_default().to_owned();
-    let owner = tag_map(group.tags()).remove(tags::PROJECT);
-    if owner.as_deref() != Some(project) {
-        return Err(ProvisionError::Config(format!(
-            "security group '{name}' ({id}) in {vpc_id} exists but is not tagged {}={project} (tagged: {}): choose another security_group.name, or tag that group if it is this project's",
-            tags::PROJECT,
-            owner.unwrap_or_else(|| "nothing".into())
-        )));
-    }
-    let rules = group
-        .ip_permissions()
-        .iter()
-        .flat_map(|p| rules_of(p, &id))
-        .collect();
-    Ok(Some(ObservedGroup { id, rules }))
-}
-
 /// One EC2 permission holds several sources; a [`Rule`] has one.
-fn rules_of(permission: &IpPermission, own_id: &str) -> Vec<Rule> {
+fn rules_of(permission: &IpPermission, ids: &GroupIds) -> Vec<Rule> {
     let Some(protocol) = permission.ip_protocol().and_then(Protocol::parse) else {
         return Vec::new();
     };
@@ -182,13 +247,7 @@ fn rules_of(permission: &IpPermission, own_id: &str) -> Vec<Rule> {
         .user_id_group_pairs()
         .iter()
         .filter_map(|pair| pair.group_id())
-        .map(|id| {
-            Source::Group(if id == own_id {
-                GroupRef::Own
-            } else {
-                GroupRef::Id(id.to_owned())
-            })
-        });
+        .map(|id| Source::Group(ids.reference(id)));
     cidrs
         .chain(groups)
         .map(|source| Rule {
@@ -298,5 +357,11 @@ pub(crate) fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Instance {
         instance_type: i.instance_type().map(|t| t.as_str().to_owned()),
         image_id: i.image_id().map(str::to_owned),
         tags,
+        security_groups: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(str::to_owned)
+            .collect(),
     }
 }

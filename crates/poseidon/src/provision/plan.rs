@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::rules::{GroupRef, Rule, Source, SourceSpec};
+use super::rules::{GroupRef, Rule, RuleSpec, Source, SourceSpec};
 use super::spec::{FleetSpec, InstanceGroup};
 
 /// An instance's lifecycle state, as EC2 names it.
@@ -76,12 +76,42 @@ pub struct Instance {
     pub image_id: Option<String>,
     /// Every tag, the poseidon ones included.
     pub tags: BTreeMap<String, String>,
+    /// The ids of the security groups it is in.
+    pub security_groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ObservedGroup {
     pub id: String,
     pub rules: BTreeSet<Rule>,
+}
+
+/// The ids of the fleet's groups: how a [`GroupRef`] becomes an id (apply) and an id a
+/// [`GroupRef`] (observe), so that rules compare whatever the ids are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupIds {
+    pub shared: Option<String>,
+    pub roles: BTreeMap<String, String>,
+}
+
+impl GroupIds {
+    pub fn id_of<'a>(&'a self, group: &'a GroupRef) -> Option<&'a str> {
+        match group {
+            GroupRef::Own => self.shared.as_deref(),
+            GroupRef::Role(role) => self.roles.get(role).map(String::as_str),
+            GroupRef::Id(id) => Some(id),
+        }
+    }
+
+    pub fn reference(&self, id: &str) -> GroupRef {
+        if self.shared.as_deref() == Some(id) {
+            return GroupRef::Own;
+        }
+        match self.roles.iter().find(|(_, role_id)| *role_id == id) {
+            Some((role, _)) => GroupRef::Role(role.clone()),
+            None => GroupRef::Id(id.to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,13 +129,30 @@ pub struct ObservedKey {
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub vpc_id: String,
+    /// The fleet's shared group.
     pub group: Option<ObservedGroup>,
+    /// The roles' own groups that exist, by role.
+    pub role_groups: BTreeMap<String, ObservedGroup>,
     /// Ids of the other security groups the rules name, by name (within the VPC).
     pub group_ids: BTreeMap<String, String>,
     pub key: Option<ObservedKey>,
     pub private_key_present: bool,
     /// The project's instances in every state (terminated ones too: they change tokens).
     pub instances: Vec<Instance>,
+}
+
+impl Observed {
+    /// The ids of the fleet's groups that exist.
+    pub fn fleet_ids(&self) -> GroupIds {
+        GroupIds {
+            shared: self.group.as_ref().map(|g| g.id.clone()),
+            roles: self
+                .role_groups
+                .iter()
+                .map(|(role, g)| (role.clone(), g.id.clone()))
+                .collect(),
+        }
+    }
 }
 
 /// What to do with the key pair.
@@ -136,15 +183,43 @@ pub struct Termination {
     pub reason: String,
 }
 
+/// What changes in one security group.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct GroupChange {
+    pub create: bool,
+    pub add_rules: Vec<Rule>,
+    pub remove_rules: Vec<Rule>,
+}
+
+impl GroupChange {
+    pub fn is_noop(&self) -> bool {
+        !self.create && self.add_rules.is_empty() && self.remove_rules.is_empty()
+    }
+}
+
+/// An instance that is missing from the fleet's group or its role's (launched before its
+/// role had a group): put into them, keeping the groups it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    pub id: String,
+    pub role: String,
+    /// The ids of the groups it is in now.
+    pub keep: Vec<String>,
+}
+
 /// Every change a run makes, in the order it makes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FleetPlan {
+    /// The fleet's shared group.
     pub create_group: bool,
     pub add_rules: Vec<Rule>,
     pub remove_rules: Vec<Rule>,
+    /// The roles' own groups that change, by role.
+    pub role_groups: BTreeMap<String, GroupChange>,
     pub key: KeyAction,
     pub terminate: Vec<Termination>,
     pub start: Vec<String>,
+    pub attach: Vec<Attachment>,
     pub launch: Vec<Launch>,
 }
 
@@ -153,9 +228,11 @@ impl FleetPlan {
         !self.create_group
             && self.add_rules.is_empty()
             && self.remove_rules.is_empty()
+            && self.role_groups.is_empty()
             && self.key == KeyAction::Keep
             && self.terminate.is_empty()
             && self.start.is_empty()
+            && self.attach.is_empty()
             && self.launch.is_empty()
     }
 }
@@ -171,9 +248,10 @@ pub enum PlanError {
         "{path} already exists but key pair '{name}' does not: an existing private key is never overwritten; move the file away, or give its public key as key_pair.public_key to import it"
     )]
     WouldOverwritePrivateKey { name: String, path: String },
-    #[error("security_group.rules[{index}].group: no security group named '{name}' in {vpc}")]
+    #[error("{option}.group: no security group named '{name}' in {vpc}")]
     UnknownGroup {
-        index: usize,
+        /// The rule (`security_group.rules[2]`, `instances[1].rules[0]`).
+        option: String,
         name: String,
         vpc: String,
     },
@@ -181,19 +259,30 @@ pub enum PlanError {
 
 /// Plans the changes that make `observed` match `spec`.
 pub fn plan(spec: &FleetSpec, observed: &Observed) -> Result<FleetPlan, PlanError> {
-    let wanted = wanted_rules(spec, observed)?;
-    let (create_group, add_rules, remove_rules) = match &observed.group {
-        None => (true, wanted.iter().cloned().collect(), Vec::new()),
-        Some(group) => {
-            let add = wanted.difference(&group.rules).cloned().collect();
-            let remove = if spec.security_group.purge_rules {
-                group.rules.difference(&wanted).cloned().collect()
-            } else {
-                Vec::new()
-            };
-            (false, add, remove)
+    let purge = spec.security_group.purge_rules;
+    let shared = group_change(
+        observed.group.as_ref(),
+        &wanted_rules(
+            spec,
+            &spec.security_group.rules,
+            "security_group.rules",
+            observed,
+        )?,
+        purge,
+    );
+    let mut role_groups = BTreeMap::new();
+    for (i, group) in spec.instances.iter().enumerate() {
+        let wanted = wanted_rules(
+            spec,
+            &group.rules,
+            &format!("instances[{i}].rules"),
+            observed,
+        )?;
+        let change = group_change(observed.role_groups.get(&group.role), &wanted, purge);
+        if !change.is_noop() {
+            role_groups.insert(group.role.clone(), change);
         }
-    };
+    }
     let key = key_action(spec, observed)?;
     let mut terminate = Vec::new();
     let mut start = Vec::new();
@@ -246,26 +335,86 @@ pub fn plan(spec: &FleetSpec, observed: &Observed) -> Result<FleetPlan, PlanErro
         slot: i.slot,
         reason: format!("role '{}' is not in the spec", i.role),
     }));
+    let attach = attachments(observed, &roles, &terminate);
     Ok(FleetPlan {
-        create_group,
-        add_rules,
-        remove_rules,
+        create_group: shared.create,
+        add_rules: shared.add_rules,
+        remove_rules: shared.remove_rules,
+        role_groups,
         key,
         terminate,
         start,
+        attach,
         launch,
     })
 }
 
-/// The spec's rules with group names resolved: the fleet's own group by [`GroupRef::Own`].
-fn wanted_rules(spec: &FleetSpec, observed: &Observed) -> Result<BTreeSet<Rule>, PlanError> {
-    spec.security_group
-        .rules
+fn group_change(
+    observed: Option<&ObservedGroup>,
+    wanted: &BTreeSet<Rule>,
+    purge: bool,
+) -> GroupChange {
+    match observed {
+        None => GroupChange {
+            create: true,
+            add_rules: wanted.iter().cloned().collect(),
+            remove_rules: Vec::new(),
+        },
+        Some(group) => GroupChange {
+            create: false,
+            add_rules: wanted.difference(&group.rules).cloned().collect(),
+            remove_rules: if purge {
+                group.rules.difference(wanted).cloned().collect()
+            } else {
+                Vec::new()
+            },
+        },
+    }
+}
+
+/// The live instances of the spec's roles that are not in both the fleet's group and
+/// their role's (a group that does not exist yet is one they are not in).
+fn attachments(
+    observed: &Observed,
+    roles: &BTreeSet<&str>,
+    terminate: &[Termination],
+) -> Vec<Attachment> {
+    let mut attach: Vec<Attachment> = observed
+        .instances
+        .iter()
+        .filter(|i| i.state.is_alive() && roles.contains(i.role.as_str()))
+        .filter(|i| !terminate.iter().any(|t| t.id == i.id))
+        .filter(|i| {
+            let wanted = [observed.group.as_ref(), observed.role_groups.get(&i.role)];
+            wanted
+                .iter()
+                .any(|g| g.is_none_or(|g| !i.security_groups.contains(&g.id)))
+        })
+        .map(|i| Attachment {
+            id: i.id.clone(),
+            role: i.role.clone(),
+            keep: i.security_groups.clone(),
+        })
+        .collect();
+    attach.sort_by(|a, b| (&a.role, &a.id).cmp(&(&b.role, &b.id)));
+    attach
+}
+
+/// `rules` (given at `option`) with group names resolved: the fleet's shared group by
+/// [`GroupRef::Own`], a role's by [`GroupRef::Role`], any other by its id.
+fn wanted_rules(
+    spec: &FleetSpec,
+    rules: &[RuleSpec],
+    option: &str,
+    observed: &Observed,
+) -> Result<BTreeSet<Rule>, PlanError> {
+    rules
         .iter()
         .enumerate()
         .map(|(index, rule)| {
             let source = match &rule.source {
                 SourceSpec::Cidr(cidr) => Source::Cidr(cidr.clone()),
+                SourceSpec::Role(role) => Source::Group(GroupRef::Role(role.clone())),
                 SourceSpec::GroupName(name) if *name == spec.security_group.name => {
                     Source::Group(GroupRef::Own)
                 }
@@ -273,7 +422,7 @@ fn wanted_rules(spec: &FleetSpec, observed: &Observed) -> Result<BTreeSet<Rule>,
                     Some(id) => Source::Group(GroupRef::Id(id.clone())),
                     None => {
                         return Err(PlanError::UnknownGroup {
-                            index,
+                            option: format!("{option}[{index}]"),
                             name: name.clone(),
                             vpc: observed.vpc_id.clone(),
                         });
@@ -355,6 +504,11 @@ pub fn client_token(project: &str, group: &InstanceGroup, slot: u32, known: &[In
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TeardownPlan {
     pub terminate: Vec<Termination>,
+    /// Rules of the project's groups that name another group: revoked first, since a
+    /// group that a rule names cannot be deleted.
+    pub revoke_references: BTreeMap<String, Vec<Rule>>,
+    /// The roles' groups, by id, deleted before the shared one.
+    pub delete_role_groups: Vec<String>,
     pub delete_group: Option<String>,
     pub delete_key: Option<String>,
     /// The private key file of a pair EC2 created for this project: useless once the pair
@@ -365,6 +519,7 @@ pub struct TeardownPlan {
 impl TeardownPlan {
     pub fn is_noop(&self) -> bool {
         self.terminate.is_empty()
+            && self.delete_role_groups.is_empty()
             && self.delete_group.is_none()
             && self.delete_key.is_none()
             && self.remove_private_key.is_none()
@@ -388,8 +543,27 @@ pub fn plan_teardown(observed: &Observed, private_key_path: Option<&PathBuf>) ->
     terminate.sort_by(|a, b| (&a.role, a.slot, &a.id).cmp(&(&b.role, b.slot, &b.id)));
     let owned_key = observed.key.as_ref().filter(|k| k.owned);
     let created = owned_key.is_some_and(|k| k.created);
+    let groups = observed.group.iter().chain(observed.role_groups.values());
+    let revoke_references = groups
+        .map(|g| {
+            let named: Vec<Rule> = g
+                .rules
+                .iter()
+                .filter(|r| matches!(r.source, Source::Group(_)))
+                .cloned()
+                .collect();
+            (g.id.clone(), named)
+        })
+        .filter(|(_, named)| !named.is_empty())
+        .collect();
     TeardownPlan {
         terminate,
+        revoke_references,
+        delete_role_groups: observed
+            .role_groups
+            .values()
+            .map(|g| g.id.clone())
+            .collect(),
         delete_group: observed.group.as_ref().map(|g| g.id.clone()),
         delete_key: owned_key.map(|k| k.name.clone()),
         remove_private_key: private_key_path
@@ -456,16 +630,29 @@ mod tests {
             instance_type: None,
             image_id: None,
             tags: BTreeMap::new(),
+            security_groups: vec!["sg-1".into(), format!("sg-{role}")],
         }
     }
 
     fn settled(spec: &FleetSpec) -> Observed {
+        let none = Observed::default();
         Observed {
             vpc_id: "vpc-1".into(),
             group: Some(ObservedGroup {
                 id: "sg-1".into(),
-                rules: wanted_rules(spec, &Observed::default()).unwrap(),
+                rules: wanted_rules(spec, &spec.security_group.rules, "r", &none).unwrap(),
             }),
+            role_groups: spec
+                .instances
+                .iter()
+                .map(|g| {
+                    let group = ObservedGroup {
+                        id: format!("sg-{}", g.role),
+                        rules: wanted_rules(spec, &g.rules, "r", &none).unwrap(),
+                    };
+                    (g.role.clone(), group)
+                })
+                .collect(),
             key: Some(ObservedKey {
                 name: "k".into(),
                 id: Some("key-1".into()),
@@ -484,6 +671,10 @@ mod tests {
         let plan = plan(&spec, &Observed::default()).unwrap();
         assert!(plan.create_group);
         assert_eq!(plan.add_rules.len(), 2);
+        assert!(
+            plan.role_groups["web"].create,
+            "each role gets a group of its own"
+        );
         assert_eq!(plan.key, KeyAction::Create("/tmp/k.pem".into()));
         let slots: Vec<u32> = plan.launch.iter().map(|l| l.slot).collect();
         assert_eq!(slots, [0, 1]);
@@ -600,6 +791,56 @@ mod tests {
     }
 
     #[test]
+    fn role_groups_name_each_other_and_instances_join_them() {
+        let mut spec = spec(&[("web", 1), ("monitor", 1)], false);
+        let node_exporter = RuleSpec {
+            protocol: super::super::rules::Protocol::Tcp,
+            from_port: 9100,
+            to_port: 9100,
+            source: SourceSpec::Role("monitor".into()),
+        };
+        spec.instances[0].rules.push(node_exporter);
+        let mut observed = settled(&spec);
+        observed.role_groups.remove("web");
+        observed.instances = vec![
+            instance("i-1", "web", 0, 1, InstanceState::Running),
+            instance("i-2", "monitor", 0, 1, InstanceState::Running),
+        ];
+        // web's instance was launched before web had a group of its own.
+        observed.instances[0].security_groups = vec!["sg-1".into(), "sg-other".into()];
+        let plan = plan(&spec, &observed).unwrap();
+        let web = &plan.role_groups["web"];
+        assert!(web.create);
+        assert_eq!(
+            web.add_rules[0].source,
+            Source::Group(GroupRef::Role("monitor".into()))
+        );
+        assert!(!plan.role_groups.contains_key("monitor"));
+        assert_eq!(
+            plan.attach,
+            [Attachment {
+                id: "i-1".into(),
+                role: "web".into(),
+                keep: vec!["sg-1".into(), "sg-other".into()],
+            }]
+        );
+        let ids = GroupIds {
+            shared: Some("sg-1".into()),
+            roles: [("monitor".to_owned(), "sg-monitor".to_owned())].into(),
+        };
+        assert_eq!(
+            ids.reference("sg-monitor"),
+            GroupRef::Role("monitor".into())
+        );
+        assert_eq!(ids.reference("sg-1"), GroupRef::Own);
+        assert_eq!(
+            ids.id_of(&GroupRef::Role("monitor".into())),
+            Some("sg-monitor")
+        );
+        assert_eq!(ids.id_of(&GroupRef::Role("web".into())), None);
+    }
+
+    #[test]
     fn key_pairs_are_never_silently_replaced() {
         let spec = spec(&[], false);
         let mut observed = settled(&spec);
@@ -628,6 +869,9 @@ mod tests {
         let teardown = plan_teardown(&observed, Some(&path));
         assert_eq!(teardown.terminate.len(), 1);
         assert_eq!(teardown.delete_group.as_deref(), Some("sg-1"));
+        assert_eq!(teardown.delete_role_groups, ["sg-web"]);
+        // The shared group's rule that names the shared group itself goes first.
+        assert_eq!(teardown.revoke_references["sg-1"].len(), 1);
         assert_eq!(teardown.delete_key.as_deref(), Some("k"));
         assert_eq!(teardown.remove_private_key, Some(path));
         observed.key.as_mut().unwrap().owned = false;

@@ -55,8 +55,10 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupRef {
-    /// The fleet's own group, whose id may not exist yet when the plan is made.
+    /// The fleet's shared group, whose id may not exist yet when the plan is made.
     Own,
+    /// The group of one role of the fleet (`<group>-<role>`), which may not exist yet either.
+    Role(String),
     /// A group by id (resolved from its name when planning).
     Id(String),
 }
@@ -80,7 +82,8 @@ impl fmt::Display for Rule {
         };
         let source = match &self.source {
             Source::Cidr(cidr) => cidr.clone(),
-            Source::Group(GroupRef::Own) => "this group".to_owned(),
+            Source::Group(GroupRef::Own) => "the fleet's group".to_owned(),
+            Source::Group(GroupRef::Role(role)) => format!("role {role}"),
             Source::Group(GroupRef::Id(id)) => id.clone(),
         };
         write!(f, "{} {ports} from {source}", self.protocol.api_name())
@@ -101,6 +104,8 @@ pub enum SourceSpec {
     Cidr(String),
     /// A security group by name, in the fleet's VPC (the fleet's own group included).
     GroupName(String),
+    /// The instances of one role of the fleet (its own group).
+    Role(String),
 }
 
 /// The SSH port: a rule that opens it must name its sources (no implicit `0.0.0.0/0`).
@@ -114,6 +119,8 @@ pub struct RawRule<'a> {
     pub ports: Option<&'a str>,
     pub cidr: Option<&'a str>,
     pub group: Option<&'a str>,
+    /// A role of the fleet: its instances' own group.
+    pub role: Option<&'a str>,
 }
 
 impl RuleSpec {
@@ -144,27 +151,34 @@ impl RuleSpec {
             }
             (_, Some(text)) => parse_ports(text, protocol).map_err(|m| err("ports", m))?,
         };
-        let source = match (raw.cidr, raw.group) {
-            (Some(cidr), None) => {
+        let given = [raw.cidr, raw.group, raw.role]
+            .iter()
+            .filter(|source| source.is_some())
+            .count();
+        if given > 1 {
+            let option = if raw.cidr.is_some() { "cidr" } else { "group" };
+            return Err(err(
+                option,
+                "give one of cidr, group or role (one rule per source)".into(),
+            ));
+        }
+        let source = match (raw.cidr, raw.group, raw.role) {
+            (Some(cidr), _, _) => {
                 SourceSpec::Cidr(canonical_cidr(cidr).map_err(|m| err("cidr", m))?)
             }
-            (None, Some(group)) if !group.trim().is_empty() => {
+            (_, Some(group), _) if !group.trim().is_empty() => {
                 SourceSpec::GroupName(group.to_owned())
             }
-            (None, Some(_)) => return Err(err("group", "must not be empty".into())),
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "cidr",
-                    "give either cidr or group, not both (one rule per source)".into(),
-                ));
-            }
-            (None, None) => {
+            (_, Some(_), _) => return Err(err("group", "must not be empty".into())),
+            (_, _, Some(role)) if !role.trim().is_empty() => SourceSpec::Role(role.to_owned()),
+            (_, _, Some(_)) => return Err(err("role", "must not be empty".into())),
+            (None, None, None) => {
                 let opens_ssh = matches!(protocol, Protocol::Tcp | Protocol::All)
                     && (from_port == -1 || (from_port..=to_port).contains(&SSH_PORT));
                 let message = if opens_ssh {
                     "is required for a rule that opens SSH (port 22): name the networks that may connect, e.g. your office's /32; there is no implicit 0.0.0.0/0"
                 } else {
-                    "is required (or group): the network allowed in, e.g. 0.0.0.0/0 for a public web port"
+                    "is required (or group, or role): the network allowed in, e.g. 0.0.0.0/0 for a public web port"
                 };
                 return Err(err("cidr", message.into()));
             }
@@ -262,7 +276,7 @@ mod tests {
                 protocol,
                 ports,
                 cidr,
-                group: None,
+                ..Default::default()
             },
             "rules[0]",
         )
@@ -318,6 +332,41 @@ mod tests {
             (all.protocol, all.from_port, all.to_port),
             (Protocol::All, -1, -1)
         );
+    }
+
+    #[test]
+    fn a_rule_has_one_source() {
+        let by_role = RuleSpec::parse(
+            &RawRule {
+                ports: Some("9100"),
+                role: Some("monitor"),
+                ..Default::default()
+            },
+            "rules[0]",
+        )
+        .unwrap();
+        assert_eq!(by_role.source, SourceSpec::Role("monitor".into()));
+        let both = RuleSpec::parse(
+            &RawRule {
+                ports: Some("9100"),
+                cidr: Some("10.0.0.0/8"),
+                role: Some("monitor"),
+                ..Default::default()
+            },
+            "rules[0]",
+        )
+        .unwrap_err();
+        assert_eq!(both.option, "rules[0].cidr");
+        let empty = RuleSpec::parse(
+            &RawRule {
+                ports: Some("9100"),
+                role: Some(" "),
+                ..Default::default()
+            },
+            "rules[0]",
+        )
+        .unwrap_err();
+        assert_eq!(empty.option, "rules[0].role");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::rules::{RawRule, RuleSpec};
+use super::rules::{RawRule, RuleSpec, SourceSpec};
 
 /// Tag keys that identify what Poseidon made. Identity lives in tags, never in ids.
 pub mod tags {
@@ -15,6 +15,11 @@ pub mod tags {
     /// `created` when EC2 generated the key pair (its private key was written locally),
     /// `imported` when it came from a public key.
     pub const KEY_ORIGIN: &str = "poseidon:key-origin";
+}
+
+/// The name of a role's own security group: the fleet's group name, a dash, the role.
+pub fn role_group_name(group_name: &str, role: &str) -> String {
+    format!("{group_name}-{role}")
 }
 
 /// A spec value that is wrong, named by its option path (`instances[1].count`).
@@ -64,11 +69,14 @@ pub struct KeySpec {
     pub private_key_path: Option<PathBuf>,
 }
 
-/// `count` instances of one role.
+/// `count` instances of one role. Each role has a security group of its own besides the
+/// fleet's (`<group>-<role>`), holding `rules`: what only this role's hosts open, and to
+/// whom (a port for the monitoring role's hosts alone, say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceGroup {
     pub role: String,
     pub count: u32,
+    pub rules: Vec<RuleSpec>,
     pub image_id: String,
     pub instance_type: String,
     pub subnet_id: Option<String>,
@@ -95,6 +103,28 @@ pub struct RuleInput {
     pub ports: Option<String>,
     pub cidr: Option<String>,
     pub group: Option<String>,
+    pub role: Option<String>,
+}
+
+impl RuleInput {
+    fn parse(&self, field: &str) -> Result<RuleSpec, SpecError> {
+        let raw = RawRule {
+            protocol: self.protocol.as_deref(),
+            ports: self.ports.as_deref(),
+            cidr: self.cidr.as_deref(),
+            group: self.group.as_deref(),
+            role: self.role.as_deref(),
+        };
+        RuleSpec::parse(&raw, field)
+    }
+}
+
+fn parse_rules(rules: &[RuleInput], field: &str) -> Result<Vec<RuleSpec>, SpecError> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| rule.parse(&format!("{field}[{i}]")))
+        .collect()
 }
 
 /// An instance group as given, `count` still signed so that `-1` is reported, not wrapped.
@@ -108,6 +138,8 @@ pub struct InstanceGroupInput {
     pub tags: BTreeMap<String, String>,
     pub user_data: Option<String>,
     pub volume_size: Option<i64>,
+    /// The ingress rules of the role's own group.
+    pub rules: Vec<RuleInput>,
 }
 
 /// The most instances one spec may ask for: a typo (`count: 1000`) should not launch a bill.
@@ -136,19 +168,7 @@ impl FleetSpec {
                 "must not be empty",
             ));
         }
-        let rules = rules
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let raw = RawRule {
-                    protocol: rule.protocol.as_deref(),
-                    ports: rule.ports.as_deref(),
-                    cidr: rule.cidr.as_deref(),
-                    group: rule.group.as_deref(),
-                };
-                RuleSpec::parse(&raw, &format!("security_group.rules[{i}]"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let rules = parse_rules(&rules, "security_group.rules")?;
         check_key(&key_pair)?;
         let mut groups: Vec<InstanceGroup> = Vec::with_capacity(instances.len());
         for (i, input) in instances.into_iter().enumerate() {
@@ -159,7 +179,38 @@ impl FleetSpec {
                     format!("role '{}' is listed twice: one entry per role", group.role),
                 ));
             }
+            check_name(
+                &format!("instances[{i}].role"),
+                &role_group_name(&name, &group.role),
+                255,
+            )?;
             groups.push(group);
+        }
+        // A rule naming a role names one of this fleet's.
+        let roles: Vec<&str> = groups.iter().map(|g| g.role.as_str()).collect();
+        let every_rule = rules
+            .iter()
+            .enumerate()
+            .map(|(j, rule)| (format!("security_group.rules[{j}]"), rule))
+            .chain(groups.iter().enumerate().flat_map(|(i, group)| {
+                group
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, rule)| (format!("instances[{i}].rules[{j}]"), rule))
+            }));
+        for (field, rule) in every_rule {
+            if let SourceSpec::Role(role) = &rule.source
+                && !roles.contains(&role.as_str())
+            {
+                return Err(SpecError::new(
+                    format!("{field}.role"),
+                    format!(
+                        "no role '{role}' in instances (roles: {}): a rule names a role of this fleet",
+                        roles.join(", ")
+                    ),
+                ));
+            }
         }
         Ok(FleetSpec {
             project: project.to_owned(),
@@ -240,9 +291,11 @@ impl InstanceGroup {
         {
             return Err(err("user_data", "is larger than EC2's 16 KiB limit".into()));
         }
+        let rules = parse_rules(&input.rules, &format!("{field}.rules"))?;
         Ok(InstanceGroup {
             role: input.role,
             count: input.count as u32,
+            rules,
             image_id: input.image_id,
             instance_type: input.instance_type,
             subnet_id: input.subnet_id,
@@ -401,6 +454,23 @@ mod tests {
         for (result, option) in cases {
             assert_eq!(result.unwrap_err().option, option);
         }
+        let mut monitored = group("db", 1);
+        monitored.rules = vec![RuleInput {
+            ports: Some("9104".into()),
+            role: Some("monitor".into()),
+            ..Default::default()
+        }];
+        assert_eq!(
+            fleet(vec![group("web", 1), monitored.clone()], key())
+                .unwrap_err()
+                .option,
+            "instances[1].rules[0].role"
+        );
+        let spec = fleet(vec![group("monitor", 1), monitored], key()).unwrap();
+        assert_eq!(
+            spec.instances[1].rules[0].source,
+            SourceSpec::Role("monitor".into())
+        );
         let mut reserved = group("a", 1);
         reserved.tags.insert("poseidon:slot".into(), "1".into());
         assert_eq!(

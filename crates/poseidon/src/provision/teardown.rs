@@ -1,4 +1,5 @@
-//! `state: absent`: the project's instances terminated, then its security group and the
+//! `state: absent`: the project's instances terminated, then its security groups (the
+//! rules that name a group revoked first, the roles' groups before the shared one) and the
 //! key pair it made deleted once nothing depends on them.
 
 use std::time::{Duration, Instant};
@@ -7,13 +8,15 @@ use serde::Serialize;
 
 use super::client::Ec2;
 use super::error::{ProvisionError, code_of};
+use super::ingress::revoke;
 use super::observe::project_instances;
-use super::plan::{InstanceState, TeardownPlan};
+use super::plan::{GroupIds, InstanceState, TeardownPlan};
 
 /// What [`teardown`] removed.
 #[derive(Debug, Clone, Serialize)]
 pub struct TornDown {
     pub terminated: Vec<String>,
+    pub deleted_role_groups: Vec<String>,
     pub deleted_group: Option<String>,
     pub deleted_key: Option<String>,
 }
@@ -21,34 +24,40 @@ pub struct TornDown {
 pub async fn teardown(
     ec2: &Ec2,
     project: &str,
+    ids: &GroupIds,
     plan: &TeardownPlan,
     timeout: Duration,
 ) -> Result<TornDown, ProvisionError> {
     let mut done = Vec::new();
-    let result = teardown_steps(ec2, project, plan, timeout, &mut done).await;
+    let result = teardown_steps(ec2, project, ids, plan, timeout, &mut done).await;
     result.map_err(|e| e.after(&done))
 }
 
 async fn teardown_steps(
     ec2: &Ec2,
     project: &str,
+    ids: &GroupIds,
     plan: &TeardownPlan,
     timeout: Duration,
     done: &mut Vec<String>,
 ) -> Result<TornDown, ProvisionError> {
     let deadline = Instant::now() + timeout;
-    let ids: Vec<String> = plan.terminate.iter().map(|t| t.id.clone()).collect();
-    if !ids.is_empty() {
+    let terminated: Vec<String> = plan.terminate.iter().map(|t| t.id.clone()).collect();
+    if !terminated.is_empty() {
         ec2.client
             .terminate_instances()
-            .set_instance_ids(Some(ids.clone()))
+            .set_instance_ids(Some(terminated.clone()))
             .send()
             .await
             .map_err(|e| ProvisionError::api("terminating the project's instances", &e))?;
-        done.push(format!("terminated {}", ids.join(", ")));
-        wait_terminated(ec2, project, &ids, deadline, timeout).await?;
+        done.push(format!("terminated {}", terminated.join(", ")));
+        wait_terminated(ec2, project, &terminated, deadline, timeout).await?;
     }
-    if let Some(group_id) = &plan.delete_group {
+    for (group_id, rules) in &plan.revoke_references {
+        revoke(ec2, group_id, rules, ids).await?;
+        done.push(format!("revoked the rules of {group_id} that name a group"));
+    }
+    for group_id in plan.delete_role_groups.iter().chain(&plan.delete_group) {
         delete_group(ec2, group_id, deadline, timeout).await?;
         done.push(format!("deleted security group {group_id}"));
     }
@@ -74,7 +83,8 @@ async fn teardown_steps(
         }
     }
     Ok(TornDown {
-        terminated: ids,
+        terminated,
+        deleted_role_groups: plan.delete_role_groups.clone(),
         deleted_group: plan.delete_group.clone(),
         deleted_key: plan.delete_key.clone(),
     })

@@ -131,6 +131,7 @@ mod tests {
             instance_type: None,
             image_id: None,
             tags: BTreeMap::new(),
+            security_groups: Vec::new(),
         }
     }
 
