@@ -8,6 +8,8 @@
 //! - [`Load`]: a steady HTTP load that counts failed answers, for zero-downtime tests;
 //! - [`shipped_module`], [`one_result`]: module binaries as processes, the shipped
 //!   (release) ones included, and the protocol's one-JSON-object promise checked;
+//! - [`monitoring`]: the PromQL of the monitoring role's rules and dashboards, and the
+//!   metric names it reads;
 //! - [`wait_until`]: the one way tests wait, on a condition and with a deadline.
 
 mod ansible;
@@ -17,6 +19,7 @@ mod http;
 mod load;
 mod mariadb_server;
 mod module_binaries;
+pub mod monitoring;
 mod moto_server;
 mod nginx;
 mod prometheus_server;

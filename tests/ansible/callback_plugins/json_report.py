@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.plugins.callback import CallbackBase
@@ -14,7 +15,8 @@ DOCUMENTATION = """
     short_description: every task result as one JSON document (Poseidon's tests)
     description:
       - Prints one JSON object with C(plays) (each with C(tasks), each with the task's C(name)
-        and C(hosts), the result per host) and C(stats), the recap per host.
+        and C(hosts), the result per host, and the C(seconds) of wall time of each task and play) and
+        C(stats), the recap per host.
       - Results go through the same cleaning as the default callback, so no_log tasks are censored.
 """
 
@@ -27,11 +29,27 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super().__init__()
         self._plays = []
+        self._started = time.monotonic()
+        self._task_started = self._started
 
     def v2_playbook_on_play_start(self, play):
+        self._end_play()
+        self._started = time.monotonic()
         self._plays.append({"play": {"name": play.get_name()}, "tasks": []})
 
+    def _end_task(self):
+        if self._plays and self._plays[-1]["tasks"]:
+            task = self._plays[-1]["tasks"][-1]["task"]
+            task.setdefault("seconds", time.monotonic() - self._task_started)
+
+    def _end_play(self):
+        self._end_task()
+        if self._plays and "seconds" not in self._plays[-1]["play"]:
+            self._plays[-1]["play"]["seconds"] = time.monotonic() - self._started
+
     def v2_playbook_on_task_start(self, task, is_conditional):
+        self._end_task()
+        self._task_started = time.monotonic()
         self._plays[-1]["tasks"].append({"task": {"name": task.get_name()}, "hosts": {}})
 
     def v2_playbook_on_handler_task_start(self, task):
@@ -62,5 +80,6 @@ class CallbackModule(CallbackBase):
         self._record(result, unreachable=True)
 
     def v2_playbook_on_stats(self, stats):
+        self._end_play()
         summary = {host: stats.summarize(host) for host in sorted(stats.processed)}
         self._display.display(json.dumps({"plays": self._plays, "stats": summary}, sort_keys=True))

@@ -1,6 +1,7 @@
 //! The module binaries end to end: as processes fed bad input, and through real
 //! `ansible-playbook` runs against a private Redis. One test binary for all of it.
 
+mod ansible_alertmanager;
 mod ansible_app_release;
 mod ansible_copy;
 mod ansible_flags;
