@@ -15,6 +15,7 @@ pub mod http_check;
 pub mod mysql_copy;
 pub mod mysql_migrate;
 mod mysql_options;
+pub mod netns_hosts;
 pub mod ping;
 pub mod prometheus_config;
 mod redis_options;

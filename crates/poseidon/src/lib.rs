@@ -29,6 +29,7 @@ pub mod hook;
 pub mod inventory;
 pub mod lock;
 pub mod marker;
+pub mod netns;
 #[cfg(feature = "nginx")]
 pub mod nginx;
 #[doc(hidden)]

@@ -6,11 +6,11 @@ use poseidon::db::{Endpoint, Tls};
 use poseidon_modules::{
     app_build::AppBuild, app_release::AppRelease, config_file::ConfigFile,
     feature_flag::FeatureFlag, feature_flag_info::FeatureFlagInfo, git_push_deploy::GitPushDeploy,
-    http_check::HttpCheck, mysql_copy::MysqlCopy, mysql_migrate::MysqlMigrate, ping::Ping,
-    prometheus_config::PrometheusConfig, run_once::RunOnce, service::Service,
-    war_deploy::WarDeploy,
+    http_check::HttpCheck, mysql_copy::MysqlCopy, mysql_migrate::MysqlMigrate,
+    netns_hosts::NetnsHosts, ping::Ping, prometheus_config::PrometheusConfig, run_once::RunOnce,
+    service::Service, war_deploy::WarDeploy,
 };
-use poseidon_testkit::option_drift;
+use poseidon_testkit::{SHIPPED_MODULES, documented_modules, option_drift, repo_root};
 use serde_json::json;
 
 #[test]
@@ -38,6 +38,7 @@ fn every_default_is_the_documented_one() {
             &[],
         ),
         option_drift::<MysqlMigrate>("mysql_migrate", &[], &mysql_login),
+        option_drift::<NetnsHosts>("netns_hosts", &[("hosts_dir", json!("/tmp/hosts"))], &[]),
         option_drift::<Ping>("ping", &[], &[]),
         option_drift::<PrometheusConfig>("prometheus_config", &[], &[]),
         option_drift::<RunOnce>("run_once", &[], &[]),
@@ -46,4 +47,23 @@ fn every_default_is_the_documented_one() {
     ]
     .concat();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every documented module runs through the collection's one-round-trip action: a module
+/// without its one-line action file would fall back to Ansible's five SSH operations.
+#[test]
+fn every_module_has_its_action_plugin() {
+    let actions = repo_root().join(SHIPPED_MODULES).join("../action");
+    let missing: Vec<String> = documented_modules()
+        .into_iter()
+        .filter(|name| {
+            std::fs::read_to_string(actions.join(format!("{name}.py"))).map_or(true, |text| {
+                !text.contains("binary_module import ActionModule")
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules without plugins/action/<name>.py: {missing:?}"
+    );
 }

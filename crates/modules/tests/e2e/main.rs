@@ -12,6 +12,7 @@ mod ansible_war;
 mod config_file;
 mod docs_defaults;
 mod http_check;
+mod netns_hosts;
 mod process_input;
 mod protocol_binaries;
 mod run_once;
