@@ -141,6 +141,10 @@ pub struct InventoryArgs {
     /// The local profile: every host is this machine (ansible_connection=local).
     #[arg(long, env = "POSEIDON_INVENTORY_LOCAL")]
     local: bool,
+    /// Every address moved into this IPv4 network, its host bits kept (the local fleet:
+    /// 198.18.0.0/16, the addresses of its network namespaces).
+    #[arg(long, env = "POSEIDON_ADDRESS_NETWORK")]
+    address_network: Option<String>,
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
     #[arg(long, env = "AWS_PROFILE")]
@@ -176,6 +180,12 @@ pub fn inventory(args: &InventoryArgs) -> Result<()> {
         group_by_tags: args.group_by_tags.clone(),
         local: args.local,
         host_vars: Default::default(),
+        address_network: args
+            .address_network
+            .as_deref()
+            .map(poseidon::inventory::parse_network)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--address-network: {e}"))?,
     };
     let inventory = Inventory::from_instances(&instances, &options);
     let format = match args.format {

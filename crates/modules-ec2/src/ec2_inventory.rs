@@ -49,6 +49,7 @@ pub struct Args {
     local: bool,
     #[serde(default)]
     host_vars: BTreeMap<String, Value>,
+    address_network: Option<String>,
     prometheus_dir: Option<PathBuf>,
     #[serde(default)]
     prometheus_ports: BTreeMap<String, Vec<Value>>,
@@ -181,6 +182,13 @@ impl Module for Ec2Inventory {
             prometheus_jobs.insert(name, parsed);
         }
         let region = aws.region.clone().unwrap_or_default();
+        let address_network = args
+            .address_network
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .map(poseidon::inventory::parse_network)
+            .transpose()
+            .map_err(|e| InvalidOption::new("address_network", e))?;
         Ok(Task {
             options: InventoryOptions {
                 project: args.project.clone(),
@@ -194,6 +202,7 @@ impl Module for Ec2Inventory {
                 group_by_tags: args.group_by_tags.unwrap_or_default(),
                 local: args.local,
                 host_vars: args.host_vars,
+                address_network,
             },
             project: args.project,
             path: args.path,
@@ -242,6 +251,16 @@ impl Module for Ec2Inventory {
         }
         let mut facts = Facts::new();
         facts.insert("hosts".into(), json!(inventory.hosts.len()));
+        facts.insert(
+            "addresses".into(),
+            json!(
+                inventory
+                    .hosts
+                    .iter()
+                    .filter_map(|h| Some((h.name.clone(), h.address.clone()?)))
+                    .collect::<BTreeMap<_, _>>()
+            ),
+        );
         facts.insert("groups".into(), json!(inventory.groups));
         let mut changed = Vec::new();
         let mut before = Vec::new();

@@ -4,6 +4,7 @@
 //! Runs on the controller, as root. `state: absent` removes the bridge's hosts (their
 //! namespaces, the processes in them, their directories) and the bridge.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,11 +26,38 @@ pub struct HostArgs {
     address: String,
 }
 
+/// The hosts as a list of `{name, address}`, or a dict of addresses by name (what
+/// `ec2_inventory` returns as `addresses`).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum HostsArg {
+    List(Vec<HostArgs>),
+    ByName(BTreeMap<String, String>),
+}
+
+impl Default for HostsArg {
+    fn default() -> HostsArg {
+        HostsArg::List(Vec::new())
+    }
+}
+
+impl HostsArg {
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        match self {
+            HostsArg::List(list) => list
+                .iter()
+                .map(|h| (h.name.as_str(), h.address.as_str()))
+                .collect(),
+            HostsArg::ByName(map) => map.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Args {
     #[serde(default)]
-    hosts: Vec<HostArgs>,
+    hosts: HostsArg,
     #[serde(default = "default_state")]
     state: String,
     hosts_dir: PathBuf,
@@ -102,9 +130,10 @@ impl Module for NetnsHosts {
         }
         let hosts = args
             .hosts
-            .iter()
+            .pairs()
+            .into_iter()
             .enumerate()
-            .map(|(i, h)| Host::new(&h.name, &h.address, &network, &format!("hosts[{i}]")))
+            .map(|(i, (name, address))| Host::new(name, address, &network, &format!("hosts[{i}]")))
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         netns::spec::check_distinct(&hosts).map_err(invalid)?;

@@ -10,6 +10,7 @@ pub mod render;
 pub mod write;
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -42,6 +43,36 @@ pub struct InventoryOptions {
     pub local: bool,
     /// Variables set on every host.
     pub host_vars: BTreeMap<String, Value>,
+    /// Each address moved into this IPv4 network, its host bits kept: the local default's
+    /// fleet, where moto's private addresses (172.31.x.y) become those of the hosts'
+    /// network namespaces (198.18.x.y with 198.18.0.0/16), which no real network routes.
+    pub address_network: Option<(Ipv4Addr, u8)>,
+}
+
+/// `address` moved into `network/prefix`, its host bits kept; `None` for what is not an
+/// IPv4 address.
+pub fn moved_into(address: &str, (network, prefix): (Ipv4Addr, u8)) -> Option<String> {
+    let address: Ipv4Addr = address.parse().ok()?;
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    let moved = (u32::from(network) & mask) | (u32::from(address) & !mask);
+    Some(Ipv4Addr::from(moved).to_string())
+}
+
+/// Parses `a.b.c.d/prefix` (host bits zero) for [`InventoryOptions::address_network`].
+pub fn parse_network(text: &str) -> Result<(Ipv4Addr, u8), String> {
+    let bad = || format!("'{text}' is not an IPv4 network such as 198.18.0.0/16");
+    let (address, prefix) = text.trim().split_once('/').ok_or_else(bad)?;
+    let address: Ipv4Addr = address.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (1..=30).contains(p))
+        .ok_or_else(bad)?;
+    let host_bits = !(u32::MAX << (32 - u32::from(prefix)));
+    if u32::from(address) & host_bits != 0 {
+        return Err(format!("'{text}' has host bits set"));
+    }
+    Ok((address, prefix))
 }
 
 /// One host of the inventory.
@@ -108,9 +139,13 @@ fn host_of(instance: &Instance, name: &str, options: &InventoryOptions) -> Host 
     let address = if options.local {
         Some("127.0.0.1".to_owned())
     } else {
-        match options.address {
+        let found = match options.address {
             AddressKind::Private => instance.private_ip.clone(),
             AddressKind::Public => instance.public_ip.clone().or(instance.private_ip.clone()),
+        };
+        match options.address_network {
+            Some(network) => found.and_then(|a| moved_into(&a, network)),
+            None => found,
         }
     };
     if let Some(address) = &address {
@@ -178,6 +213,23 @@ pub fn group_name(raw: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_move_into_a_network_keeping_their_host_bits() {
+        let network = parse_network("198.18.0.0/16").unwrap();
+        assert_eq!(
+            moved_into("172.31.5.7", network).as_deref(),
+            Some("198.18.5.7")
+        );
+        assert_eq!(moved_into("not an address", network), None);
+        assert!(
+            parse_network("198.18.0.1/16")
+                .unwrap_err()
+                .contains("host bits")
+        );
+        assert!(parse_network("198.18.0.0").is_err());
+        assert!(parse_network("198.18.0.0/31").is_err());
+    }
 
     pub(crate) fn instance(
         id: &str,
