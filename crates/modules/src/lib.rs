@@ -5,6 +5,7 @@
 
 pub mod app_build;
 pub mod app_release;
+pub mod balancer;
 mod command_options;
 pub mod config_file;
 mod deploy_marker;

@@ -4,7 +4,7 @@
 
 use poseidon::db::{Endpoint, Tls};
 use poseidon_modules::{
-    app_build::AppBuild, app_release::AppRelease, config_file::ConfigFile,
+    app_build::AppBuild, app_release::AppRelease, balancer::Balancer, config_file::ConfigFile,
     feature_flag::FeatureFlag, feature_flag_info::FeatureFlagInfo, git_push_deploy::GitPushDeploy,
     http_check::HttpCheck, mysql_copy::MysqlCopy, mysql_migrate::MysqlMigrate,
     netns_hosts::NetnsHosts, ping::Ping, prometheus_config::PrometheusConfig, run_once::RunOnce,
@@ -27,6 +27,7 @@ fn every_default_is_the_documented_one() {
     let problems: Vec<String> = [
         option_drift::<AppBuild>("app_build", &[], &[]),
         option_drift::<AppRelease>("app_release", &[], &[]),
+        option_drift::<Balancer>("balancer", &[], &[]),
         option_drift::<ConfigFile>("config_file", &[], &[]),
         option_drift::<FeatureFlag>("feature_flag", &[], &[]),
         option_drift::<FeatureFlagInfo>("feature_flag_info", &[], &[]),

@@ -10,11 +10,19 @@
 
 use std::time::{Duration, Instant};
 
-use super::config::Config;
+use super::config::{Config, Rendered};
 use super::error::NginxError;
-use super::instance::{Applied, Nginx};
+use super::instance::{Applied, Ensured, Nginx};
 use super::procs::{self, Process};
 use super::upstream::BackendState;
+
+/// What [`Nginx::converge`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converged {
+    pub ensured: Ensured,
+    /// How long the previous configuration's workers took to exit (zero: not waited for).
+    pub waited: Duration,
+}
 
 /// What a drain or a re-enable did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +92,41 @@ impl Nginx {
             applied,
             waited: Duration::ZERO,
         })
+    }
+
+    /// Applies a whole configuration (starting nginx when none runs) in which the `drained`
+    /// backends of `upstream` are down; when a running nginx was reloaded and some backend is drained,
+    /// returns only once the worker processes of the previous configuration have exited,
+    /// so that no request is in flight to a drained backend. The declarative form of
+    /// [`Nginx::drain`] and [`Nginx::enable`], for a balancer whose whole backend list is
+    /// given each time (a fleet's, from the inventory).
+    pub fn converge(
+        &self,
+        rendered: &Rendered,
+        upstream: &str,
+        drained: &[String],
+        timeout: Duration,
+    ) -> Result<Converged, NginxError> {
+        let started = Instant::now();
+        let ensured = self.ensure_running(rendered, timeout)?;
+        let waited = if !drained.is_empty() && ensured.applied.reloaded {
+            wait_exited(&ensured.applied.old_workers, started, timeout).map_err(|left| {
+                NginxError::DrainTimeout {
+                    upstream: upstream.to_owned(),
+                    backend: drained.join(", "),
+                    left: left.len(),
+                    pids: left
+                        .iter()
+                        .map(|p| p.pid.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    timeout,
+                }
+            })?
+        } else {
+            Duration::ZERO
+        };
+        Ok(Converged { ensured, waited })
     }
 
     fn switch(

@@ -24,7 +24,7 @@ mod token;
 mod upstream;
 
 pub use config::{Config, GENERATION_PATH, Layout, Rendered};
-pub use drain::Switched;
+pub use drain::{Converged, Switched};
 pub use error::{NginxError, SpecError, Unconfirmed};
 pub use instance::{Applied, Ensured, Nginx};
 pub use procs::Process;
