@@ -26,7 +26,7 @@ apt_install() {
 # private instances; no service is enabled), git and openssl for push-to-deploy and TLS
 # tests, musl-gcc for static module binaries (ring, under rustls, compiles C),
 # python3-venv where the python is Debian's.
-apt_install redis-server mariadb-server mariadb-client tomcat10 tomcat10-admin libmariadb-java git openssl openssh-server openssh-client musl-tools
+apt_install redis-server mariadb-server mariadb-client tomcat10 tomcat10-admin libmariadb-java git openssl openssh-server openssh-client musl-tools iproute2 socat
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
 # nginx and supervisor: tests and the local default run instances of their own (own
 # prefix or state directory, loopback ports). Debian's postinst would start the system

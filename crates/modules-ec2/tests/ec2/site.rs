@@ -21,10 +21,12 @@ use poseidon_testkit::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const HOSTS: [&str; 5] = [
+const HOSTS: [&str; 7] = [
     "localhost",
     "build-0",
+    "database-0",
     "itrust-0",
+    "balancer-0",
     "checkbox-0",
     "monitor-0",
 ];
@@ -39,12 +41,14 @@ fn collection() -> Collection {
     let names = [
         "app_build",
         "app_release",
+        "balancer",
         "config_file",
         "feature_flag",
         "feature_flag_info",
         "http_check",
         "mysql_copy",
         "mysql_migrate",
+        "netns_hosts",
         "prometheus_config",
         "run_once",
         "service",
@@ -71,7 +75,8 @@ fn collection() -> Collection {
 /// One deployment's world; the processes the playbook started are killed on drop.
 struct Site {
     dir: TempDir,
-    tomcat_port: u16,
+    /// iTrust's balancer (users' address): the WAR's hosts are behind it.
+    balancer_port: u16,
     checkbox_port: u16,
     _moto: MotoServer,
     _live_db: MariaDbServer,
@@ -86,32 +91,26 @@ impl Site {
         let live_db = MariaDbServer::start().unwrap();
         let redis = RedisServer::start().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        // The repository's inventory (group_vars: the local profile), without any ec2.yml
-        // a local run left there.
+        // The repository's inventories (shared, and the local connection profile), without
+        // any ec2.yml a local run left there.
         let inventory = dir.path().join("inventory");
-        std::fs::create_dir_all(inventory.join("group_vars")).unwrap();
-        std::fs::copy(
-            repo_root().join("inventory/controller.yml"),
-            inventory.join("controller.yml"),
-        )
-        .unwrap();
-        for entry in std::fs::read_dir(repo_root().join("inventory/group_vars")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(
-                entry.path(),
-                inventory.join("group_vars").join(entry.file_name()),
-            )
-            .unwrap();
+        for profile in ["shared", "local"] {
+            copy_inventory(
+                &repo_root().join("inventory").join(profile),
+                &inventory.join(profile),
+            );
         }
-        let tomcat_port = free_port();
+        let balancer_port = free_port();
         let checkbox_port = free_port();
         let mut vars = json!({
             "poseidon_state_dir": dir.path().join("state"),
-            "provision_inventory_path": inventory.join("ec2.yml"),
+            "provision_inventory_path": inventory.join("local/ec2.yml"),
             "build_server_db_port": free_port(),
             "deployment_server_db_port": live_db.port(),
             "deployment_server_redis_port": redis.port(),
-            "deployment_server_tomcat_port": tomcat_port,
+            "deployment_server_tomcat_port": free_port(),
+            "balancer_http_port": balancer_port,
+            "balancer_status_port": free_port(),
             "checkbox_http_port": checkbox_port,
             "checkbox_status_port": free_port(),
             "checkbox_base_port": free_ports(3),
@@ -141,7 +140,7 @@ impl Site {
         let ansible = Ansible::new(&collection).unwrap().with_env(&moto.env());
         Site {
             dir,
-            tomcat_port,
+            balancer_port,
             checkbox_port,
             _moto: moto,
             _live_db: live_db,
@@ -152,9 +151,17 @@ impl Site {
     }
 
     fn run(&self, extra: &[&str]) -> (PlaybookRun, Duration) {
-        let inventory = self.dir.path().join("inventory");
+        let shared = self.dir.path().join("inventory/shared");
+        let local = self.dir.path().join("inventory/local");
         let vars = format!("@{}", self.dir.path().join("vars.json").display());
-        let mut args = vec!["-i", inventory.to_str().unwrap(), "-e", vars.as_str()];
+        let mut args = vec![
+            "-i",
+            shared.to_str().unwrap(),
+            "-i",
+            local.to_str().unwrap(),
+            "-e",
+            vars.as_str(),
+        ];
         args.extend_from_slice(extra);
         let started = Instant::now();
         let run = self.ansible.repo_playbook("site.yml", &args).unwrap();
@@ -164,7 +171,7 @@ impl Site {
     fn get(&self, path: &str) -> String {
         http_get(&format!(
             "http://127.0.0.1:{}/itrust{path}",
-            self.tomcat_port
+            self.balancer_port
         ))
         .1
     }
@@ -181,6 +188,7 @@ impl Drop for Site {
         // with them (a KILLed master would leave them behind).
         for (pid_file, signal) in [
             ("state/deploy/tomcat/tomcat.pid", "-9"),
+            ("state/balancer/itrust/nginx.pid", "-TERM"),
             ("state/build/mariadbd.pid", "-9"),
             ("state/checkbox/nginx/nginx.pid", "-TERM"),
             ("state/render/nginx/nginx.pid", "-TERM"),
@@ -196,6 +204,21 @@ impl Drop for Site {
                 let _ = std::process::Command::new("kill")
                     .args([signal, pid.trim()])
                     .status();
+            }
+        }
+    }
+}
+
+/// Copies an inventory directory (its files and group_vars/), leaving out a run's ec2.yml.
+fn copy_inventory(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("group_vars")).unwrap();
+    for dir in [from.to_owned(), from.join("group_vars")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if entry.path().is_file() && name != "ec2.yml" {
+                let relative = entry.path().strip_prefix(from).unwrap().to_owned();
+                std::fs::copy(entry.path(), to.join(relative)).unwrap();
             }
         }
     }

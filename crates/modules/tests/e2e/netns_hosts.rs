@@ -157,6 +157,11 @@ fn hosts_are_namespaces_reached_over_ssh_kept_remade_and_removed() {
         namespaces(&bridge),
         [format!("{bridge}-web-0"), format!("{bridge}-web-1")]
     );
+    // What the host's processes see as /etc/resolv.conf: no name server to wait for.
+    let etc = PathBuf::from(format!("/etc/netns/{bridge}-web-0"));
+    assert!(etc.join("resolv.conf").is_file());
+    let resolv = ssh(&key, &a, "cat /etc/resolv.conf");
+    assert!(resolv.contains("no name server of its own"), "{resolv}");
     // Each host answers SSH on its own address with the fleet's key, has that address,
     // and reaches the other host's address.
     let inside = ssh(&key, &a, "ip -4 -o addr show dev eth0");
@@ -211,6 +216,7 @@ fn hosts_are_namespaces_reached_over_ssh_kept_remade_and_removed() {
     assert_eq!(gone["removed"], json!(["web-0"]));
     assert!(namespaces(&bridge).is_empty());
     assert!(!link_exists(&bridge), "the bridge is gone");
+    assert!(!etc.exists(), "its /etc/netns files are gone");
     assert!(
         processes_of(&hosts_dir).is_empty(),
         "{:?}",

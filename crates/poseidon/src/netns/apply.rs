@@ -102,7 +102,39 @@ fn create_host(network: &Network, host: &Host) -> Result<(), IpFailed> {
     inside(&["link", "set", INNER_LINK, "up"])?;
     inside(&["link", "set", "lo", "up"])?;
     inside(&["route", "replace", "default", "via", &gateway])?;
+    write_etc(network, host).map_err(|e| IpFailed {
+        action,
+        detail: e.to_string(),
+    })
+}
+
+/// `/etc/netns/<namespace>/`: what `ip netns exec` (and so the host's sshd, and everything
+/// started through it) sees as `/etc/resolv.conf` and `/etc/hosts`. The host reaches no
+/// name server (its only route is the bridge): a resolver that fails at once, rather than
+/// one that waits for the machine's unreachable server (MariaDB, for one, resolves every
+/// client's address before it answers).
+fn write_etc(network: &Network, host: &Host) -> std::io::Result<()> {
+    let dir = etc_dir(&network.namespace(host));
+    crate::files::write_if_changed(
+        &dir.join("resolv.conf"),
+        "# Written by Poseidon: this host has no name server of its own.\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        0o644,
+        false,
+    )?;
+    crate::files::write_if_changed(
+        &dir.join("hosts"),
+        &format!(
+            "# Written by Poseidon.\n127.0.0.1\tlocalhost\n{}\t{}\n",
+            host.address, host.name
+        ),
+        0o644,
+        false,
+    )?;
     Ok(())
+}
+
+fn etc_dir(namespace: &str) -> std::path::PathBuf {
+    std::path::Path::new("/etc/netns").join(namespace)
 }
 
 /// Stops every process of the host's namespace (TERM, then KILL after [`STOP_GRACE`]),
@@ -132,5 +164,12 @@ pub fn remove_host(bridge: &str, name: &str) -> Result<(), IpFailed> {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     ip(&action, &["netns", "del", &namespace])?;
-    Ok(())
+    match std::fs::remove_dir_all(etc_dir(&namespace)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IpFailed {
+            action,
+            detail: format!("removing {}: {e}", etc_dir(&namespace).display()),
+        }),
+    }
 }

@@ -22,8 +22,9 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:9001";
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on; repeat for several. Default 127.0.0.1:$PORT when PORT is
-    /// set, else 127.0.0.1:9001.
+    /// Address to listen on; repeat for several. Default $HOST:$PORT when PORT is set
+    /// (HOST: 127.0.0.1 unless set, e.g. 0.0.0.0 where /metrics is scraped from another
+    /// host), else 127.0.0.1:9001.
     #[arg(long, value_name = "ADDR")]
     listen: Vec<SocketAddr>,
     /// Redis holding the feature flags (poseidon's layout); none: the flag keeps its
@@ -85,7 +86,13 @@ impl Args {
                 .ok()
                 .filter(|p| *p != 0)
                 .with_context(|| format!("PORT={port:?} is not a port number (1-65535)"))?;
-            vec![SocketAddr::from(([127, 0, 0, 1], port))]
+            let host = match std::env::var("HOST") {
+                Ok(host) if !host.is_empty() => host
+                    .parse::<std::net::IpAddr>()
+                    .with_context(|| format!("HOST={host:?} is not an IP address"))?,
+                _ => std::net::IpAddr::from([127, 0, 0, 1]),
+            };
+            vec![SocketAddr::from((host, port))]
         } else {
             vec![DEFAULT_LISTEN.parse().expect("a valid address")]
         };

@@ -64,6 +64,7 @@ impl Service {
         command
             .args(args)
             .env_remove("PORT")
+            .env_remove("HOST")
             .env_remove("REDIS_URL")
             .env_remove("RELEASE_ID")
             .env("RUST_LOG", "info")
@@ -343,6 +344,20 @@ fn several_listen_addresses_and_port_from_the_environment() {
     let by_env = Service::start_raw(port, &[], &[("PORT", &port.to_string())]);
     let (status, body) = http_get(&by_env.url("/healthz"));
     assert_eq!(status, 200, "{body}");
+    // Loopback only by default: another address of this machine (127.0.0.2) finds nothing.
+    assert_ne!(http_get(&format!("http://127.0.0.2:{port}/healthz")).0, 200);
+    drop(by_env);
+    // HOST=0.0.0.0: every address of the host (a fleet host's /metrics, scraped from
+    // another host).
+    let port = free_port();
+    let everywhere = Service::start_raw(
+        port,
+        &[],
+        &[("PORT", &port.to_string()), ("HOST", "0.0.0.0")],
+    );
+    let (status, body) = http_get(&format!("http://127.0.0.2:{port}/healthz"));
+    assert_eq!(status, 200, "{body}");
+    drop(everywhere);
 }
 
 #[test]
