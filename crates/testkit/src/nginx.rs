@@ -162,7 +162,8 @@ pub struct MixedLoad {
 pub struct Traffic {
     /// The path of the GETs.
     pub get: String,
-    /// The path of the POSTs, and their form body, `{n}` replaced by the request's number.
+    /// The path of the POSTs, and their form body, `{n}` replaced by the request's number;
+    /// an empty path: GETs only.
     pub post: String,
     pub form: String,
 }
@@ -193,6 +194,22 @@ impl MixedLoad {
         MixedLoad::start_with(address, &traffic, connections, limit, ok)
     }
 
+    /// GETs of `path` on every connection (an application without a form to post).
+    pub fn gets(
+        address: SocketAddr,
+        path: &str,
+        connections: usize,
+        limit: Duration,
+        ok: fn(u16, &str) -> bool,
+    ) -> MixedLoad {
+        let traffic = Traffic {
+            get: path.to_owned(),
+            post: String::new(),
+            form: String::new(),
+        };
+        MixedLoad::start_with(address, &traffic, connections, limit, ok)
+    }
+
     /// GETs of `traffic.get` and POSTs of `traffic.form` to `traffic.post`, half the
     /// connections each.
     pub fn start_with(
@@ -206,7 +223,8 @@ impl MixedLoad {
         let clients = (0..connections)
             .map(|n| {
                 let (stop, traffic) = (stop.clone(), traffic.clone());
-                std::thread::spawn(move || client(address, &traffic, n % 2 == 1, &stop, limit, ok))
+                let post = n % 2 == 1 && !traffic.post.is_empty();
+                std::thread::spawn(move || client(address, &traffic, post, &stop, limit, ok))
             })
             .collect();
         MixedLoad { stop, clients }

@@ -5,6 +5,7 @@
 mod ansible_runs;
 mod docs_defaults;
 mod faults;
+mod fleet;
 mod input;
 mod inventory;
 mod promises;
@@ -112,6 +113,14 @@ print(json.dumps({"alive": alive, "ids": sorted(ids), "groups": groups, "keys": 
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Whether the tests run as root (`id -u`): the fleet's network namespaces need it.
+pub fn runs_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// A moto server and the environment that points a module at it.

@@ -4,7 +4,8 @@
 //! three instances behind nginx). First run, second run with `changed=0` on every host
 //! (from the PLAY RECAP), check mode (a new build of each previewed); a flag switched off;
 //! a new checkbox.io build rolled out (`--tags checkbox -e checkbox_build_id=2.0`); a
-//! failure drill. Once with the local connection, once through a private sshd on loopback.
+//! failure drill; with the local connection profile (inventory/local: every host this
+//! machine). The fleet profile, hosts of their own reached over SSH, is fleet.rs's.
 //!
 //! Every service is private to the test: moto, the deployment MariaDB and Redis (testkit),
 //! and what the playbook starts itself (build MariaDB, Tomcat, checkbox.io's nginx and
@@ -15,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use poseidon_testkit::{
-    Ansible, Collection, MariaDbServer, MotoServer, PlaybookRun, RedisServer, SshServer, WarKind,
-    build_war, free_port, free_ports, http_get, http_post_form, repo_root, wait_until,
+    Ansible, Collection, MariaDbServer, MotoServer, PlaybookRun, RedisServer, WarKind, build_war,
+    free_port, free_ports, http_get, http_post_form, repo_root, wait_until,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -37,7 +38,7 @@ const CHECKBOX_ROLLOUT: &str = "Roll the release out, one instance at a time beh
 
 /// The binaries of both module crates: the target-side ones are built by `cargo test
 /// --workspace` (or `cargo build`) into the same target directory.
-fn collection() -> Collection {
+pub(crate) fn collection() -> Collection {
     let names = [
         "app_build",
         "app_release",
@@ -86,7 +87,7 @@ struct Site {
 }
 
 impl Site {
-    fn new(ssh: Option<&SshServer>) -> Site {
+    fn new() -> Site {
         let moto = MotoServer::start().unwrap();
         let live_db = MariaDbServer::start().unwrap();
         let redis = RedisServer::start().unwrap();
@@ -102,7 +103,7 @@ impl Site {
         }
         let balancer_port = free_port();
         let checkbox_port = free_port();
-        let mut vars = json!({
+        let vars = json!({
             "poseidon_state_dir": dir.path().join("state"),
             "provision_inventory_path": inventory.join("local/ec2.yml"),
             "build_server_db_port": free_port(),
@@ -124,17 +125,6 @@ impl Site {
             "monitoring_redis_exporter_port": free_port(),
             "monitoring_mysqld_exporter_port": free_port(),
         });
-        if let Some(sshd) = ssh {
-            vars["provision_inventory_local"] = json!(false);
-            vars["provision_inventory_host_vars"] = json!({
-                "ansible_host": "127.0.0.1",
-                "ansible_port": sshd.port(),
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": sshd.client_key(),
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-            });
-        }
         std::fs::write(dir.path().join("vars.json"), vars.to_string()).unwrap();
         let collection = collection();
         let ansible = Ansible::new(&collection).unwrap().with_env(&moto.env());
@@ -210,7 +200,7 @@ impl Drop for Site {
 }
 
 /// Copies an inventory directory (its files and group_vars/), leaving out a run's ec2.yml.
-fn copy_inventory(from: &Path, to: &Path) {
+pub(crate) fn copy_inventory(from: &Path, to: &Path) {
     std::fs::create_dir_all(to.join("group_vars")).unwrap();
     for dir in [from.to_owned(), from.join("group_vars")] {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -225,14 +215,14 @@ fn copy_inventory(from: &Path, to: &Path) {
 }
 
 /// The recap's `changed` of `host`; a host missing from the recap fails the test.
-fn changed(run: &PlaybookRun, host: &str) -> u64 {
+pub(crate) fn changed(run: &PlaybookRun, host: &str) -> u64 {
     run.recap(host)["changed"]
         .as_u64()
         .unwrap_or_else(|| panic!("{host} is not in the recap: {}", run.stdout))
 }
 
 /// The result of the task whose name ends with `task` on `host`.
-fn result_of(run: &PlaybookRun, host: &str, task: &str) -> Option<Value> {
+pub(crate) fn result_of(run: &PlaybookRun, host: &str, task: &str) -> Option<Value> {
     run.results_of(host)
         .into_iter()
         .find(|r| r["_task"].as_str().is_some_and(|t| t.ends_with(task)))
@@ -272,8 +262,8 @@ fn assert_converged(run: &PlaybookRun, what: &str) {
     }
 }
 
-fn pipeline(ssh: Option<&SshServer>) {
-    let site = Site::new(ssh);
+fn pipeline() {
+    let site = Site::new();
     let (first, first_time) = site.run(&[]);
     assert!(
         first.success,
@@ -322,8 +312,7 @@ fn pipeline(ssh: Option<&SshServer>) {
     let rollout = result_of(&second, "checkbox-0", CHECKBOX_ROLLOUT).unwrap();
     assert_eq!(rollout["changed"], false, "{rollout}");
     eprintln!(
-        "site.yml ({}): first run {first_time:.1?}, second run {second_time:.1?} ({:.2} of the first)",
-        if ssh.is_some() { "ssh" } else { "local" },
+        "site.yml (local): first run {first_time:.1?}, second run {second_time:.1?} ({:.2} of the first)",
         second_time.as_secs_f64() / first_time.as_secs_f64()
     );
     // Nothing is rebuilt, restarted or copied again: the second run is the cheaper one.
@@ -336,10 +325,7 @@ fn pipeline(ssh: Option<&SshServer>) {
     assert_steady_state_runs_binaries(&second);
     // The monitoring plays' part of the steady state.
     let monitoring = seconds_of_plays(&second, "Monitoring");
-    eprintln!(
-        "site.yml ({}): the monitoring plays took {monitoring:.2} s of the second run",
-        if ssh.is_some() { "ssh" } else { "local" },
-    );
+    eprintln!("site.yml (local): the monitoring plays took {monitoring:.2} s of the second run",);
     assert!(
         monitoring < MONITORING_STEADY_STATE_BUDGET,
         "the monitoring plays took {monitoring:.2} s of a run with nothing to do"
@@ -409,12 +395,10 @@ fn pipeline(ssh: Option<&SshServer>) {
     assert!(on.success, "{}", on.stdout);
     assert!(site.get("/patients").contains("Ada Lovelace"));
 
-    if ssh.is_none() {
-        failure_drill(&site);
-        // The alert takes its `for:` (a minute) to fire: the next drill runs meanwhile.
-        new_checkbox_build(&site, &release);
-        assert_the_failed_deployment_is_alerted(&site);
-    }
+    failure_drill(&site);
+    // The alert takes its `for:` (a minute) to fire: the next drill runs meanwhile.
+    new_checkbox_build(&site, &release);
+    assert_the_failed_deployment_is_alerted(&site);
 }
 
 /// What the monitoring plays may add to a run with nothing to do, here. On a quiet
@@ -713,11 +697,5 @@ fn failure_drill(site: &Site) {
 
 #[test]
 fn site_yml_with_the_local_connection() {
-    pipeline(None);
-}
-
-#[test]
-fn site_yml_through_ssh() {
-    let sshd = SshServer::start().unwrap();
-    pipeline(Some(&sshd));
+    pipeline();
 }

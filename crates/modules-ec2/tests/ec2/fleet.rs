@@ -1,0 +1,331 @@
+//! The fleet profile end to end (`inventory/fleet`): every instance that ec2_provision
+//! launched in a private moto becomes a host of its own - a network namespace on this
+//! test's own bridge, with an address of 198.19.0.0/16 and its own sshd - and `site.yml`
+//! runs on the eight of them over SSH: first run, second run `changed=0` on every host; a
+//! new iTrust release rolled across the three iTrust hosts under a steady load through the
+//! balancer with no failed request; a release whose health check fails, under load: no
+//! failed request, the first host back on its release, the run stopped, the other two
+//! untouched; scaled from 3 iTrust hosts to 5 (the balancer and Prometheus get them) and
+//! back; torn down, leaving no namespace, link or process. As root (namespaces); elsewhere
+//! the test says it cannot run and passes nothing off as tested.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use poseidon_testkit::{
+    Ansible, Collection, MixedLoad, MotoServer, PlaybookRun, WarKind, build_war, http_get,
+    repo_root,
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::site::{changed, collection, copy_inventory, result_of};
+
+/// This test's bridge: its hosts' namespaces are `<bridge>-<host>`, beside any fleet of
+/// `scripts/up.sh` (poseidon0, 198.18.0.0/16).
+fn bridge() -> String {
+    format!("pf{}", std::process::id() % 100_000)
+}
+
+struct Fleet {
+    dir: TempDir,
+    _moto: MotoServer,
+    _collection: Collection,
+    ansible: Ansible,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let moto = MotoServer::start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for profile in ["shared", "fleet"] {
+            copy_inventory(
+                &repo_root().join("inventory").join(profile),
+                &dir.path().join("inventory").join(profile),
+            );
+        }
+        let vars = json!({
+            "provision_inventory_path": dir.path().join("inventory/fleet/ec2.yml"),
+            "provision_netns_bridge": bridge(),
+            "provision_netns_gateway": "198.19.255.253/16",
+            "provision_inventory_address_network": "198.19.0.0/16",
+            "provision_ssh_cidr": "198.19.0.0/16",
+            "provision_operator_cidr": "198.19.0.0/16",
+            // The user's 127.0.0.1:8080 and friends are theirs: the test talks to the hosts.
+            "poseidon_forwards": [],
+            // The build host installs from this machine's npm cache (scripts/test.sh filled
+            // it with examples/checkbox's packages); Ansible's HOME is the runner's own.
+            "checkbox_build_environment": {
+                "npm_config_cache": format!("{}/.npm", std::env::var("HOME").unwrap_or_else(|_| "/root".into())),
+                "npm_config_offline": "true",
+                "npm_config_update_notifier": "false",
+            },
+        });
+        std::fs::write(dir.path().join("vars.json"), vars.to_string()).unwrap();
+        let collection = collection();
+        let mut env = moto.env();
+        env.push((
+            "POSEIDON_STATE",
+            dir.path().join("fleet").display().to_string(),
+        ));
+        let ansible = Ansible::new(&collection).unwrap().with_env(&env);
+        Fleet {
+            dir,
+            _moto: moto,
+            _collection: collection,
+            ansible,
+        }
+    }
+
+    fn run(&self, extra: &[&str]) -> (PlaybookRun, Duration) {
+        let shared = self.dir.path().join("inventory/shared");
+        let fleet = self.dir.path().join("inventory/fleet");
+        let vars = format!("@{}", self.dir.path().join("vars.json").display());
+        let mut args = vec![
+            "-i",
+            shared.to_str().unwrap(),
+            "-i",
+            fleet.to_str().unwrap(),
+            "-e",
+            vars.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let run = self.ansible.repo_playbook("site.yml", &args).unwrap();
+        (run, started.elapsed())
+    }
+
+    fn hosts_dir(&self) -> PathBuf {
+        self.dir.path().join("fleet/hosts")
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        // Every process of the fleet runs in a host's namespace: removing them stops it.
+        let _ = netns_teardown(&self.hosts_dir());
+    }
+}
+
+fn netns_teardown(hosts_dir: &Path) -> Value {
+    crate::run_module(
+        &assert_cmd::cargo::cargo_bin("netns_hosts")
+            .display()
+            .to_string(),
+        &json!({"state": "absent", "hosts_dir": hosts_dir, "bridge": bridge()}),
+        &[],
+    )
+}
+
+/// Each host's address, as the provision play's inventory task wrote it.
+fn addresses(run: &PlaybookRun) -> serde_json::Map<String, Value> {
+    result_of(run, "localhost", "Write the inventory of the fleet")
+        .and_then(|r| r["addresses"].as_object().cloned())
+        .unwrap_or_else(|| panic!("no inventory in the run: {}", run.stdout))
+}
+
+fn at(addresses: &serde_json::Map<String, Value>, host: &str, port: u16) -> SocketAddr {
+    format!("{}:{port}", addresses[host].as_str().unwrap())
+        .parse()
+        .unwrap()
+}
+
+/// What `host`'s own Tomcat answers on /itrust/health (not through the balancer).
+fn health_of(addresses: &serde_json::Map<String, Value>, host: &str) -> String {
+    http_get(&format!(
+        "http://{}/itrust/health",
+        at(addresses, host, 8080)
+    ))
+    .1
+}
+
+fn itrust_hosts(addresses: &serde_json::Map<String, Value>) -> Vec<String> {
+    addresses
+        .keys()
+        .filter(|h| h.starts_with("itrust-"))
+        .cloned()
+        .collect()
+}
+
+fn assert_every_host_unchanged(run: &PlaybookRun, what: &str) {
+    assert!(run.success, "{what}: {}\n{}", run.stdout, run.stderr);
+    let stats = run.report["stats"].as_object().unwrap();
+    for (host, recap) in stats {
+        assert_eq!(recap["changed"], 0, "{what}: {host} changed: {recap}");
+    }
+}
+
+/// The load during a rollout: keep-alive GETs through the balancer, resent only as a
+/// browser resends (a kept-alive connection nginx closed on a reload, before any answer).
+fn load(balancer: SocketAddr) -> MixedLoad {
+    MixedLoad::gets(
+        balancer,
+        "/itrust/health",
+        6,
+        Duration::from_secs(300),
+        |status, body| status == 200 && body.starts_with("ok build"),
+    )
+}
+
+#[test]
+fn site_yml_on_a_fleet_of_hosts_with_a_rolling_release_under_load() {
+    if !crate::runs_as_root() {
+        eprintln!("skipped: the fleet profile needs root (network namespaces)");
+        return;
+    }
+    let fleet = Fleet::new();
+    let (first, first_time) = fleet.run(&[]);
+    assert!(
+        first.success,
+        "first run: {}\n{}",
+        first.stdout, first.stderr
+    );
+    let hosts = addresses(&first);
+    assert_eq!(hosts.len(), 8, "{hosts:?}");
+    for host in hosts.keys() {
+        assert!(
+            changed(&first, host) > 0,
+            "first run changed nothing on {host}"
+        );
+    }
+    let itrust = itrust_hosts(&hosts);
+    assert_eq!(itrust.len(), 3);
+    for host in &itrust {
+        assert!(health_of(&hosts, host).contains("build 1.0"), "{host}");
+    }
+    let balancer = at(&hosts, "balancer-0", 80);
+
+    let (second, second_time) = fleet.run(&[]);
+    assert_every_host_unchanged(&second, "second run");
+    eprintln!("site.yml (fleet): first run {first_time:.1?}, second run {second_time:.1?}");
+
+    // A new release, rolled host by host under load through the balancer.
+    let traffic = load(balancer);
+    let (rollout, rollout_time) =
+        fleet.run(&["--tags", "build,application", "-e", "itrust_build_id=2.0"]);
+    let seen = traffic.stop();
+    assert!(rollout.success, "{}\n{}", rollout.stdout, rollout.stderr);
+    eprintln!(
+        "rolling release across 3 hosts: {rollout_time:.1?}, {} requests, {} failed, {} resent",
+        seen.tally.requests, seen.tally.failed, seen.resent
+    );
+    assert!(seen.tally.requests > 100, "{:?}", seen.tally);
+    assert_eq!(seen.tally.failed, 0, "{:?}", seen.tally);
+    for host in &itrust {
+        assert!(health_of(&hosts, host).contains("build 2.0"), "{host}");
+    }
+    assert!(
+        seen.tally.bodies.keys().any(|b| b.contains("build 1.0"))
+            && seen.tally.bodies.keys().any(|b| b.contains("build 2.0")),
+        "the load saw both releases: {:?}",
+        seen.tally.bodies
+    );
+
+    // A release whose health check fails: the first host refuses it and stays on 2.0,
+    // the run stops, and no request fails meanwhile.
+    let bad = build_war(&fleet.dir.path().join("bad"), "3.0", WarKind::Unhealthy, 0).unwrap();
+    let war = format!("application_war={}", bad.display());
+    let traffic = load(balancer);
+    let (drill, _) = fleet.run(&[
+        "--tags",
+        "application",
+        "-e",
+        war.as_str(),
+        "-e",
+        "itrust_build_id=3.0",
+        "-e",
+        "application_health_timeout=10",
+    ]);
+    let seen = traffic.stop();
+    assert!(
+        !drill.success,
+        "the failing release was accepted: {}",
+        drill.stdout
+    );
+    assert_eq!(seen.tally.failed, 0, "{:?}", seen.tally);
+    let refused = result_of(&drill, "itrust-0", "Deploy the WAR behind its health check")
+        .expect("itrust-0 tried the release");
+    assert_eq!(refused["failed"], true, "{refused}");
+    for host in &itrust[1..] {
+        assert!(
+            result_of(&drill, host, "Deploy the WAR behind its health check").is_none(),
+            "{host} was touched after itrust-0 failed"
+        );
+    }
+    for host in &itrust {
+        assert!(health_of(&hosts, host).contains("build 2.0"), "{host}");
+    }
+    let conf = std::fs::read_to_string(
+        fleet
+            .hosts_dir()
+            .join("balancer-0/state/balancer/itrust/conf/nginx.conf"),
+    )
+    .unwrap();
+    assert!(
+        !conf.contains(" down"),
+        "every host back behind the balancer: {conf}"
+    );
+
+    // Scaled to five iTrust hosts: the balancer and Prometheus get them; and back.
+    let (five, _) = fleet.run(&["-e", "itrust_hosts=5", "-e", "itrust_build_id=2.0"]);
+    assert!(five.success, "{}\n{}", five.stdout, five.stderr);
+    let wider = addresses(&five);
+    let itrust5 = itrust_hosts(&wider);
+    assert_eq!(itrust5.len(), 5, "{wider:?}");
+    let conf = std::fs::read_to_string(
+        fleet
+            .hosts_dir()
+            .join("balancer-0/state/balancer/itrust/conf/nginx.conf"),
+    )
+    .unwrap();
+    let node_targets =
+        std::fs::read_to_string(fleet.dir.path().join("fleet/prometheus/node.json")).unwrap();
+    for host in &itrust5 {
+        assert!(
+            conf.contains(&format!("{}:8080", wider[host].as_str().unwrap())),
+            "{host} behind the balancer: {conf}"
+        );
+        assert!(
+            node_targets.contains(host.as_str()),
+            "{host} in Prometheus's targets"
+        );
+        assert!(health_of(&wider, host).contains("build 2.0"), "{host}");
+    }
+    let (three, _) = fleet.run(&["-e", "itrust_build_id=2.0"]);
+    assert!(three.success, "{}\n{}", three.stdout, three.stderr);
+    assert_eq!(itrust_hosts(&addresses(&three)).len(), 3);
+    for gone in ["itrust-3", "itrust-4"] {
+        assert!(!fleet.hosts_dir().join(gone).exists(), "{gone}'s directory");
+    }
+
+    // Torn down: no namespace, link, bridge or process of the fleet is left.
+    let removed = netns_teardown(&fleet.hosts_dir());
+    assert_eq!(removed["changed"], true, "{removed}");
+    let namespaces = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let namespaces = String::from_utf8_lossy(&namespaces.stdout);
+    assert!(
+        !namespaces.contains(&format!("{}-", bridge())),
+        "{namespaces}"
+    );
+    let bridge_left = std::process::Command::new("ip")
+        .args(["link", "show", "dev", &bridge()])
+        .output()
+        .unwrap();
+    assert!(!bridge_left.status.success(), "the bridge is gone");
+    let fleet_dir = fleet.dir.path().join("fleet").display().to_string();
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(&fleet_dir).then_some(cmdline)
+        })
+        .collect();
+    assert!(left.is_empty(), "processes left: {left:?}");
+}
