@@ -22,9 +22,9 @@ for doc in ansible/collections/ansible_collections/poseidon/deploy/plugins/modul
 done
 ansible all -m poseidon.deploy.ping
 
-log "ansible-lint (site.yml and roles, production profile)"
+log "ansible-lint (site.yml, teardown.yml and roles, production profile)"
 lint_log=$(mktemp)
-if ! ansible-lint --offline --strict site.yml roles/ >"$lint_log" 2>&1; then
+if ! ansible-lint --offline --strict site.yml teardown.yml roles/ >"$lint_log" 2>&1; then
   cat "$lint_log"
   exit 1
 fi

@@ -20,7 +20,7 @@ use poseidon_testkit::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::site::{changed, collection, copy_inventory, result_of};
+use crate::site::{changed, collection, copy_inventory, result_of, seconds_of_plays};
 
 /// This test's bridge: its hosts' namespaces are `<bridge>-<host>`, beside any fleet of
 /// `scripts/up.sh` (poseidon0, 198.18.0.0/16).
@@ -30,6 +30,7 @@ fn bridge() -> String {
 
 struct Fleet {
     dir: TempDir,
+    moto_url: String,
     _moto: MotoServer,
     _collection: Collection,
     ansible: Ansible,
@@ -72,6 +73,7 @@ impl Fleet {
         let ansible = Ansible::new(&collection).unwrap().with_env(&env);
         Fleet {
             dir,
+            moto_url: moto.url(),
             _moto: moto,
             _collection: collection,
             ansible,
@@ -79,6 +81,10 @@ impl Fleet {
     }
 
     fn run(&self, extra: &[&str]) -> (PlaybookRun, Duration) {
+        self.playbook("site.yml", extra)
+    }
+
+    fn playbook(&self, playbook: &str, extra: &[&str]) -> (PlaybookRun, Duration) {
         let shared = self.dir.path().join("inventory/shared");
         let fleet = self.dir.path().join("inventory/fleet");
         let vars = format!("@{}", self.dir.path().join("vars.json").display());
@@ -92,7 +98,7 @@ impl Fleet {
         ];
         args.extend_from_slice(extra);
         let started = Instant::now();
-        let run = self.ansible.repo_playbook("site.yml", &args).unwrap();
+        let run = self.ansible.repo_playbook(playbook, &args).unwrap();
         (run, started.elapsed())
     }
 
@@ -156,6 +162,73 @@ fn assert_every_host_unchanged(run: &PlaybookRun, what: &str) {
     }
 }
 
+/// Every active target of the fleet's Prometheus up within a bounded time, a node target
+/// per host among them.
+fn assert_every_target_up(prometheus: SocketAddr, hosts: usize) {
+    let mut last = String::new();
+    let up = poseidon_testkit::wait_until("every target up", Duration::from_secs(90), || {
+        let (_, body) = http_get(&format!("http://{prometheus}/api/v1/targets?state=active"));
+        let answer: Value = serde_json::from_str(&body).unwrap_or_default();
+        let targets = answer["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let down: Vec<String> = targets
+            .iter()
+            .filter(|t| t["health"] != "up")
+            .map(|t| format!("{}: {}", t["scrapeUrl"], t["lastError"]))
+            .collect();
+        let nodes = targets
+            .iter()
+            .filter(|t| t["labels"]["job"] == "node")
+            .count();
+        last = format!("{nodes} node targets, down: {down:?}");
+        down.is_empty() && nodes == hosts
+    });
+    assert!(up.is_ok(), "the fleet's Prometheus: {last}");
+}
+
+/// Stops every sshd of `host` (its listener and the sessions Ansible keeps open): the host
+/// no longer answers SSH; everything else on it runs on.
+fn stop_sshd_of(host: &str) {
+    let namespace = format!("{}-{host}", bridge());
+    let pids = std::process::Command::new("ip")
+        .args(["netns", "pids", &namespace])
+        .output()
+        .unwrap();
+    let sshd: Vec<String> = String::from_utf8_lossy(&pids.stdout)
+        .split_whitespace()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshd")
+        })
+        .map(str::to_owned)
+        .collect();
+    assert!(!sshd.is_empty(), "no sshd in {namespace}");
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .args(&sshd)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Sends a signal to the process whose pid `file` holds.
+fn kill_by_pid_file(file: &Path, signal: &str) {
+    let pid = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let status = std::process::Command::new("kill")
+        .args([signal, pid.trim()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Requests the balancer has passed on so far (its access log, a line a request).
+fn served(hosts_dir: &Path) -> u64 {
+    std::fs::read_to_string(hosts_dir.join("balancer-0/state/balancer/itrust/logs/access.log"))
+        .map(|log| log.lines().count() as u64)
+        .unwrap_or(0)
+}
+
 /// The load during a rollout: keep-alive GETs through the balancer, resent only as a
 /// browser resends (a kept-alive connection nginx closed on a reload, before any answer).
 fn load(balancer: SocketAddr) -> MixedLoad {
@@ -199,6 +272,16 @@ fn site_yml_on_a_fleet_of_hosts_with_a_rolling_release_under_load() {
     let (second, second_time) = fleet.run(&[]);
     assert_every_host_unchanged(&second, "second run");
     eprintln!("site.yml (fleet): first run {first_time:.1?}, second run {second_time:.1?}");
+
+    // Prometheus, on the monitor host, scrapes every host's node exporter (and every other
+    // target) at the host's own address.
+    assert_every_target_up(at(&hosts, "monitor-0", 9090), hosts.len());
+    let monitoring = seconds_of_plays(&second, "Monitoring");
+    eprintln!("site.yml (fleet): the monitoring plays took {monitoring:.2} s of the second run");
+    assert!(
+        monitoring < crate::site::MONITORING_STEADY_STATE_SHARE * second_time.as_secs_f64(),
+        "the monitoring plays took {monitoring:.2} s of a run with nothing to do"
+    );
 
     // A new release, rolled host by host under load through the balancer.
     let traffic = load(balancer);
@@ -267,7 +350,49 @@ fn site_yml_on_a_fleet_of_hosts_with_a_rolling_release_under_load() {
         "every host back behind the balancer: {conf}"
     );
 
-    // Scaled to five iTrust hosts: the balancer and Prometheus get them; and back.
+    // A host that does not answer SSH: its batch fails, saying so, and the other hosts are
+    // not touched (the release before, 1.0, rolled out again).
+    stop_sshd_of("itrust-0");
+    let (unreachable, _) = fleet.run(&["--tags", "application", "-e", "itrust_build_id=1.0"]);
+    assert!(!unreachable.success, "{}", unreachable.stdout);
+    assert_eq!(
+        unreachable.recap("itrust-0")["unreachable"],
+        1,
+        "{}",
+        unreachable.stdout
+    );
+    for host in &itrust {
+        assert!(
+            health_of(&hosts, host).contains("build 2.0"),
+            "{host} was touched"
+        );
+    }
+
+    // A host's Tomcat killed under load: the balancer sends its requests to the others.
+    let traffic = load(balancer);
+    let flowing = |n: u64| {
+        poseidon_testkit::wait_until("the load flowing", Duration::from_secs(30), || {
+            served(&fleet.hosts_dir()) > n
+        })
+    };
+    flowing(0).unwrap();
+    kill_by_pid_file(
+        &fleet
+            .hosts_dir()
+            .join("itrust-1/state/deploy/tomcat/tomcat.pid"),
+        "-KILL",
+    );
+    let after_kill = served(&fleet.hosts_dir());
+    flowing(after_kill + 200).unwrap();
+    let seen = traffic.stop();
+    eprintln!(
+        "Tomcat of itrust-1 killed under load: {} requests, {} failed",
+        seen.tally.requests, seen.tally.failed
+    );
+    assert_eq!(seen.tally.failed, 0, "{:?}", seen.tally);
+
+    // Scaled to five iTrust hosts: the balancer and Prometheus get them; and back. (The
+    // full run also gives itrust-0 its sshd and itrust-1 its Tomcat back.)
     let (five, _) = fleet.run(&["-e", "itrust_hosts=5", "-e", "itrust_build_id=2.0"]);
     assert!(five.success, "{}\n{}", five.stdout, five.stderr);
     let wider = addresses(&five);
@@ -299,9 +424,26 @@ fn site_yml_on_a_fleet_of_hosts_with_a_rolling_release_under_load() {
         assert!(!fleet.hosts_dir().join(gone).exists(), "{gone}'s directory");
     }
 
-    // Torn down: no namespace, link, bridge or process of the fleet is left.
-    let removed = netns_teardown(&fleet.hosts_dir());
-    assert_eq!(removed["changed"], true, "{removed}");
+    // Torn down (teardown.yml): no namespace, link, bridge or process of the fleet is
+    // left, and no instance in EC2.
+    let (teardown, _) = fleet.playbook("teardown.yml", &[]);
+    assert!(teardown.success, "{}\n{}", teardown.stdout, teardown.stderr);
+    let removed = result_of(
+        &teardown,
+        "localhost",
+        "Remove every host of the fleet, with the processes in it",
+    )
+    .expect("the hosts were removed");
+    assert_eq!(
+        removed["removed"].as_array().map(Vec::len),
+        Some(8),
+        "{removed}"
+    );
+    assert_eq!(
+        crate::census(&fleet.moto_url, "itrust")["alive"],
+        json!({}),
+        "no instance left"
+    );
     let namespaces = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
@@ -328,4 +470,99 @@ fn site_yml_on_a_fleet_of_hosts_with_a_rolling_release_under_load() {
         })
         .collect();
     assert!(left.is_empty(), "processes left: {left:?}");
+}
+
+/// One rollout's figures: its wall time and what the load saw meanwhile.
+struct Rollout {
+    succeeded: bool,
+    time: Duration,
+    requests: u64,
+    failed: u64,
+    samples: Vec<String>,
+}
+
+impl Rollout {
+    fn under_load(balancer: SocketAddr, run: impl FnOnce() -> (PlaybookRun, Duration)) -> Rollout {
+        let traffic = load(balancer);
+        let (done, time) = run();
+        let seen = traffic.stop();
+        Rollout {
+            succeeded: done.success,
+            time,
+            requests: seen.tally.requests,
+            failed: seen.tally.failed,
+            samples: seen.tally.samples,
+        }
+    }
+}
+
+/// `bench/fleet-rollout.sh`: ours (site.yml's rolling application play) against the
+/// course's way (bench/fleet/course.yml) on the same fleet, under the same load.
+#[test]
+#[ignore = "a benchmark: bench/fleet-rollout.sh"]
+fn fleet_rollout_benchmark() {
+    assert!(crate::runs_as_root(), "the fleet needs root");
+    let pause = std::env::var("COURSE_PAUSE").unwrap_or_else(|_| "20".into());
+    let owned = Fleet::new();
+    // The closures below each take the fleet by reference.
+    let fleet = &owned;
+    let (first, _) = fleet.run(&[]);
+    assert!(first.success, "{}\n{}", first.stdout, first.stderr);
+    let hosts = addresses(&first);
+    let balancer = at(&hosts, "balancer-0", 80);
+    let release = |build: &'static str| {
+        let build = format!("itrust_build_id={build}");
+        move || fleet.run(&["--tags", "build,application", "-e", build.as_str()])
+    };
+    let ours = Rollout::under_load(balancer, release("2.0"));
+    let ours_again = Rollout::under_load(balancer, release("2.0"));
+    // The peer's WAR: a new build, made by the build play (not timed).
+    let (built, _) = fleet.run(&["--tags", "build", "-e", "itrust_build_id=3.0"]);
+    assert!(built.success, "{}", built.stdout);
+    let war = fleet
+        .hosts_dir()
+        .join("build-0/state/artifacts/itrust-3.0.war");
+    let course = |war: PathBuf, pause: String| {
+        let extra = format!("course_war={} course_pause={pause}", war.display());
+        move || fleet.playbook("bench/fleet/course.yml", &["-e", extra.as_str()])
+    };
+    let peer = Rollout::under_load(balancer, course(war.clone(), pause.clone()));
+    let peer_again = Rollout::under_load(balancer, course(war, pause.clone()));
+    for host in itrust_hosts(&hosts) {
+        assert!(
+            health_of(&hosts, &host).contains("build 3.0"),
+            "{host} took the peer's WAR"
+        );
+    }
+    println!(
+        "\nA new WAR rolled across 3 iTrust hosts behind the balancer, 6 keep-alive GET clients through it (course pause {pause} s)"
+    );
+    println!(
+        "{:<34} {:>10} {:>10} {:>9} {:>10}",
+        "", "wall (s)", "requests", "failed", "succeeded"
+    );
+    for (name, r) in [
+        ("ours: new release", &ours),
+        ("ours: again, nothing to do", &ours_again),
+        ("course: new release", &peer),
+        ("course: again", &peer_again),
+    ] {
+        println!(
+            "{name:<34} {:>10.1} {:>10} {:>9} {:>10}",
+            r.time.as_secs_f64(),
+            r.requests,
+            r.failed,
+            r.succeeded
+        );
+    }
+    println!(
+        "ratios (ours / course): new release {:.2}, again {:.3}",
+        ours.time.as_secs_f64() / peer.time.as_secs_f64(),
+        ours_again.time.as_secs_f64() / peer_again.time.as_secs_f64()
+    );
+    if !peer.samples.is_empty() {
+        println!("the course's failures, first ones: {:?}", peer.samples);
+    }
+    assert_eq!(ours.failed, 0, "{:?}", ours.samples);
+    assert_eq!(ours_again.failed, 0, "{:?}", ours_again.samples);
 }

@@ -327,8 +327,8 @@ fn pipeline() {
     let monitoring = seconds_of_plays(&second, "Monitoring");
     eprintln!("site.yml (local): the monitoring plays took {monitoring:.2} s of the second run",);
     assert!(
-        monitoring < MONITORING_STEADY_STATE_BUDGET,
-        "the monitoring plays took {monitoring:.2} s of a run with nothing to do"
+        monitoring < MONITORING_STEADY_STATE_SHARE * second_time.as_secs_f64(),
+        "the monitoring plays took {monitoring:.2} s of a run with nothing to do ({second_time:.1?})"
     );
 
     let (check, _) = site.run(&["--check", "--diff"]);
@@ -401,14 +401,15 @@ fn pipeline() {
     assert_the_failed_deployment_is_alerted(&site);
 }
 
-/// What the monitoring plays may add to a run with nothing to do, here. On a quiet
-/// machine they take 1.6-1.7 s (the issue asks for a second; the floor is Ansible's cost
-/// per task and host); the suite runs both profiles of this test at once, which more than
-/// doubles it. A service restarted or waited for would cost more than this bound.
-const MONITORING_STEADY_STATE_BUDGET: f64 = 8.0;
+/// The monitoring plays' share of a run with nothing to do, at most. On a quiet machine
+/// they take 1.6 s of the local profile's second run (a quarter of it: Ansible's floor of a
+/// task on each host; the issue's target was a second), 2.5-2.9 s of the fleet's
+/// 12.5-13.8 s; the suite runs the fleet test beside this one, which slows both. A
+/// service restarted or waited for every run would take more than this share.
+pub(crate) const MONITORING_STEADY_STATE_SHARE: f64 = 0.4;
 
 /// The wall time of the plays whose name starts with `prefix` (json_report's `seconds`).
-fn seconds_of_plays(run: &PlaybookRun, prefix: &str) -> f64 {
+pub(crate) fn seconds_of_plays(run: &PlaybookRun, prefix: &str) -> f64 {
     run.report["plays"]
         .as_array()
         .into_iter()
