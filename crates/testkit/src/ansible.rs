@@ -199,7 +199,13 @@ impl Ansible {
 
 impl PlaybookRun {
     fn with_report(run: PlaybookRun) -> Result<PlaybookRun> {
-        let report = serde_json::from_str(&run.stdout).with_context(|| {
+        // What a module prints itself (ansible.builtin.pause: "Pausing for N seconds")
+        // comes before the report.
+        let json = run
+            .stdout
+            .find("{\"plays\"")
+            .map_or(run.stdout.as_str(), |start| &run.stdout[start..]);
+        let report = serde_json::from_str(json).with_context(|| {
             format!(
                 "ansible-playbook printed no JSON report\nstdout: {}\nstderr: {}",
                 run.stdout, run.stderr
