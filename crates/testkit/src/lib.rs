@@ -48,6 +48,23 @@ pub use wait::{free_port, free_ports, wait_until};
 
 use std::path::PathBuf;
 
+/// The command lines of the running processes that mention `needle` (a directory their
+/// configuration is in): what a test's teardown must have left none of.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(needle).then_some(cmdline)
+        })
+        .collect()
+}
+
 /// The repository's root, for committed fixtures (sidecar docs, playbooks).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

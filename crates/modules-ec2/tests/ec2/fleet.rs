@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use poseidon_testkit::{
     Ansible, Collection, MixedLoad, MotoServer, PlaybookRun, WarKind, build_war, http_get,
@@ -20,7 +20,7 @@ use poseidon_testkit::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::site::{changed, collection, copy_inventory, result_of, seconds_of_plays};
+use crate::site::{changed, collection, copy_inventory, result_of, run_playbook, seconds_of_plays};
 
 /// This test's bridge: its hosts' namespaces are `<bridge>-<host>`, beside any fleet of
 /// `scripts/up.sh` (poseidon0, 198.18.0.0/16).
@@ -85,21 +85,7 @@ impl Fleet {
     }
 
     fn playbook(&self, playbook: &str, extra: &[&str]) -> (PlaybookRun, Duration) {
-        let shared = self.dir.path().join("inventory/shared");
-        let fleet = self.dir.path().join("inventory/fleet");
-        let vars = format!("@{}", self.dir.path().join("vars.json").display());
-        let mut args = vec![
-            "-i",
-            shared.to_str().unwrap(),
-            "-i",
-            fleet.to_str().unwrap(),
-            "-e",
-            vars.as_str(),
-        ];
-        args.extend_from_slice(extra);
-        let started = Instant::now();
-        let run = self.ansible.repo_playbook(playbook, &args).unwrap();
-        (run, started.elapsed())
+        run_playbook(&self.ansible, self.dir.path(), "fleet", playbook, extra)
     }
 
     fn hosts_dir(&self) -> PathBuf {
@@ -459,16 +445,7 @@ fn site_yml_on_a_fleet_of_hosts_with_a_rolling_release_under_load() {
         .unwrap();
     assert!(!bridge_left.status.success(), "the bridge is gone");
     let fleet_dir = fleet.dir.path().join("fleet").display().to_string();
-    let left: Vec<String> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            e.file_name().to_str()?.parse::<u32>().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            cmdline.contains(&fleet_dir).then_some(cmdline)
-        })
-        .collect();
+    let left = poseidon_testkit::processes_mentioning(&fleet_dir);
     assert!(left.is_empty(), "processes left: {left:?}");
 }
 

@@ -141,21 +141,7 @@ impl Site {
     }
 
     fn run(&self, extra: &[&str]) -> (PlaybookRun, Duration) {
-        let shared = self.dir.path().join("inventory/shared");
-        let local = self.dir.path().join("inventory/local");
-        let vars = format!("@{}", self.dir.path().join("vars.json").display());
-        let mut args = vec![
-            "-i",
-            shared.to_str().unwrap(),
-            "-i",
-            local.to_str().unwrap(),
-            "-e",
-            vars.as_str(),
-        ];
-        args.extend_from_slice(extra);
-        let started = Instant::now();
-        let run = self.ansible.repo_playbook("site.yml", &args).unwrap();
-        (run, started.elapsed())
+        run_playbook(&self.ansible, self.dir.path(), "local", "site.yml", extra)
     }
 
     fn get(&self, path: &str) -> String {
@@ -197,6 +183,32 @@ impl Drop for Site {
             }
         }
     }
+}
+
+/// Runs one of the repository's playbooks on the inventories copied into `dir`
+/// (`inventory/shared`, then `inventory/<profile>`) with `dir/vars.json`; its wall time.
+pub(crate) fn run_playbook(
+    ansible: &Ansible,
+    dir: &Path,
+    profile: &str,
+    playbook: &str,
+    extra: &[&str],
+) -> (PlaybookRun, Duration) {
+    let shared = dir.join("inventory/shared");
+    let chosen = dir.join("inventory").join(profile);
+    let vars = format!("@{}", dir.join("vars.json").display());
+    let mut args = vec![
+        "-i",
+        shared.to_str().unwrap(),
+        "-i",
+        chosen.to_str().unwrap(),
+        "-e",
+        vars.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let run = ansible.repo_playbook(playbook, &args).unwrap();
+    (run, started.elapsed())
 }
 
 /// Copies an inventory directory (its files and group_vars/), leaving out a run's ec2.yml.

@@ -79,21 +79,6 @@ fn link_exists(name: &str) -> bool {
         .success()
 }
 
-/// Processes whose command line names `dir` (the hosts' sshd read their configuration there).
-fn processes_of(dir: &Path) -> Vec<String> {
-    let needle = dir.display().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            e.file_name().to_str()?.parse::<u32>().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            cmdline.contains(&needle).then_some(cmdline)
-        })
-        .collect()
-}
-
 /// Removes whatever the test made, however it ended.
 struct Cleanup(Value);
 
@@ -217,11 +202,8 @@ fn hosts_are_namespaces_reached_over_ssh_kept_remade_and_removed() {
     assert!(namespaces(&bridge).is_empty());
     assert!(!link_exists(&bridge), "the bridge is gone");
     assert!(!etc.exists(), "its /etc/netns files are gone");
-    assert!(
-        processes_of(&hosts_dir).is_empty(),
-        "{:?}",
-        processes_of(&hosts_dir)
-    );
+    let left = poseidon_testkit::processes_mentioning(&hosts_dir.to_string_lossy());
+    assert!(left.is_empty(), "{left:?}");
     assert_eq!(run(&absent)["changed"], false);
 }
 

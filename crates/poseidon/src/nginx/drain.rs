@@ -61,19 +61,8 @@ impl Nginx {
                 })
                 .unwrap_or_default()
         };
-        let waited = wait_exited(&waiting_for, started, timeout).map_err(|left| {
-            NginxError::DrainTimeout {
-                upstream: upstream.to_owned(),
-                backend: backend.to_owned(),
-                left: left.len(),
-                pids: left
-                    .iter()
-                    .map(|p| p.pid.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                timeout,
-            }
-        })?;
+        let waited = wait_exited(&waiting_for, started, timeout)
+            .map_err(|left| drain_timeout(upstream, backend, &left, timeout))?;
         Ok(Switched { applied, waited })
     }
 
@@ -110,19 +99,8 @@ impl Nginx {
         let started = Instant::now();
         let ensured = self.ensure_running(rendered, timeout)?;
         let waited = if !drained.is_empty() && ensured.applied.reloaded {
-            wait_exited(&ensured.applied.old_workers, started, timeout).map_err(|left| {
-                NginxError::DrainTimeout {
-                    upstream: upstream.to_owned(),
-                    backend: drained.join(", "),
-                    left: left.len(),
-                    pids: left
-                        .iter()
-                        .map(|p| p.pid.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    timeout,
-                }
-            })?
+            wait_exited(&ensured.applied.old_workers, started, timeout)
+                .map_err(|left| drain_timeout(upstream, &drained.join(", "), &left, timeout))?
         } else {
             Duration::ZERO
         };
@@ -157,6 +135,20 @@ impl Nginx {
             *config = before;
         }
         result
+    }
+}
+
+fn drain_timeout(upstream: &str, backend: &str, left: &[Process], timeout: Duration) -> NginxError {
+    NginxError::DrainTimeout {
+        upstream: upstream.to_owned(),
+        backend: backend.to_owned(),
+        left: left.len(),
+        pids: left
+            .iter()
+            .map(|p| p.pid.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        timeout,
     }
 }
 

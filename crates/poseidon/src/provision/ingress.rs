@@ -36,16 +36,17 @@ fn permission(rule: &Rule, ids: &GroupIds) -> Result<IpPermission, ProvisionErro
     .build())
 }
 
+fn permissions(rules: &[Rule], ids: &GroupIds) -> Result<Vec<IpPermission>, ProvisionError> {
+    rules.iter().map(|r| permission(r, ids)).collect()
+}
+
 pub(super) async fn authorize(
     ec2: &Ec2,
     group_id: &str,
     rules: &[Rule],
     ids: &GroupIds,
 ) -> Result<(), ProvisionError> {
-    let permissions = rules
-        .iter()
-        .map(|r| permission(r, ids))
-        .collect::<Result<Vec<_>, _>>()?;
+    let permissions = permissions(rules, ids)?;
     let result = eventually_visible(|| {
         ec2.client
             .authorize_security_group_ingress()
@@ -71,10 +72,7 @@ pub(super) async fn revoke(
     rules: &[Rule],
     ids: &GroupIds,
 ) -> Result<(), ProvisionError> {
-    let permissions = rules
-        .iter()
-        .map(|r| permission(r, ids))
-        .collect::<Result<Vec<_>, _>>()?;
+    let permissions = permissions(rules, ids)?;
     ec2.client
         .revoke_security_group_ingress()
         .group_id(group_id)
