@@ -9,7 +9,9 @@ use crate::de::parse_bool;
 
 /// The run's settings, set aside from the user's options.
 ///
-/// Unknown `_ansible_*` keys are ignored: every ansible-core release adds some.
+/// Unknown `_ansible_*` keys are ignored: every ansible-core release adds some. A key the
+/// harness reads but cannot understand fails the task: a `_ansible_check_mode` of
+/// `"maybe"` read as false would let a check run write.
 #[derive(Debug, Default)]
 pub struct Context {
     /// `--check`: the module must change nothing and report what it would do.
@@ -31,7 +33,8 @@ pub struct Context {
 
 impl Context {
     /// Splits `_ansible_*` keys out of `options`, leaving only the user's options there.
-    pub(crate) fn take_from(options: &mut Map<String, Value>) -> Context {
+    /// Fails naming the key whose value is not what Ansible sends.
+    pub(crate) fn take_from(options: &mut Map<String, Value>) -> Result<Context, String> {
         let internal: Vec<String> = options
             .keys()
             .filter(|key| key.starts_with("_ansible_"))
@@ -40,15 +43,22 @@ impl Context {
         let mut ctx = Context::default();
         for key in internal {
             let value = options.remove(&key).unwrap_or(Value::Null);
-            let flag = || parse_bool(&value).unwrap_or(false);
+            let flag = || {
+                parse_bool(&value).ok_or_else(|| {
+                    format!("{key} is {value}: the harness reads only a boolean there")
+                })
+            };
             match &key["_ansible_".len()..] {
-                "check_mode" => ctx.check_mode = flag(),
-                "diff" => ctx.diff = flag(),
-                "no_log" => ctx.no_log = flag(),
+                "check_mode" => ctx.check_mode = flag()?,
+                "diff" => ctx.diff = flag()?,
+                "no_log" => ctx.no_log = flag()?,
                 "verbosity" => {
                     ctx.verbosity = value
                         .as_u64()
-                        .map_or(0, |v| u8::try_from(v).unwrap_or(u8::MAX))
+                        .map(|v| u8::try_from(v).unwrap_or(u8::MAX))
+                        .ok_or_else(|| {
+                            format!("{key} is {value}: the harness reads only a count there")
+                        })?
                 }
                 "module_name" => ctx.module_name = value.as_str().map(str::to_owned),
                 "version" => ctx.ansible_version = value.as_str().map(str::to_owned),
@@ -56,7 +66,7 @@ impl Context {
                 _ => {}
             }
         }
-        ctx
+        Ok(ctx)
     }
 
     /// Adds a warning that Ansible shows after the task.
@@ -87,7 +97,7 @@ mod tests {
         .as_object()
         .cloned()
         .unwrap();
-        let ctx = Context::take_from(&mut options);
+        let ctx = Context::take_from(&mut options).unwrap();
         assert!(ctx.check_mode);
         assert!(ctx.diff);
         assert!(!ctx.no_log);
@@ -97,5 +107,22 @@ mod tests {
             Some("poseidon.deploy.feature_flag")
         );
         assert_eq!(options.keys().collect::<Vec<_>>(), ["name"]);
+    }
+
+    #[test]
+    fn a_run_setting_it_cannot_read_fails_naming_the_key() {
+        for (key, value) in [
+            ("_ansible_check_mode", json!("maybe")),
+            ("_ansible_diff", json!(null)),
+            ("_ansible_no_log", json!([true])),
+            ("_ansible_verbosity", json!("loud")),
+        ] {
+            let mut options = json!({"name": "x", key: value})
+                .as_object()
+                .cloned()
+                .unwrap();
+            let err = Context::take_from(&mut options).unwrap_err();
+            assert!(err.starts_with(key), "{err}");
+        }
     }
 }

@@ -43,7 +43,12 @@ pub fn run_with_input<M: Module>(bytes: &[u8]) -> Value {
         Ok(options) => options,
         Err(msg) => return render(Err(msg), Vec::new(), None),
     };
-    let ctx = Context::take_from(&mut options);
+    // Unreadable run settings fail before anything else: no_log may be among them, so the
+    // failure carries no invocation.
+    let ctx = match Context::take_from(&mut options) {
+        Ok(ctx) => ctx,
+        Err(msg) => return render(Err(msg), Vec::new(), None),
+    };
     let invocation = redact_secret_options::<M>(&options);
     let result = drive::<M>(options, &ctx).map_err(|failure| failure.to_string());
     render(result, ctx.take_warnings(), Some(invocation))

@@ -119,6 +119,28 @@ fn check_mode_reports_the_plan_and_never_applies() {
 }
 
 #[test]
+fn a_check_mode_it_cannot_read_fails_and_applies_nothing() {
+    let result =
+        run(json!({"name": "maybe-check", "token": "s3cr3t", "_ansible_check_mode": "maybe"}));
+    assert_eq!(result["failed"], true);
+    assert!(
+        result["msg"]
+            .as_str()
+            .unwrap()
+            .contains("_ansible_check_mode"),
+        "{result}"
+    );
+    assert!(result.get("invocation").is_none(), "{result}");
+    assert!(!result.to_string().contains("s3cr3t"));
+    assert!(
+        !APPLIED_NAMES
+            .lock()
+            .unwrap()
+            .contains(&"maybe-check".to_owned())
+    );
+}
+
+#[test]
 fn unchanged_is_not_changed() {
     let result = run(json!({"name": "same", "_ansible_diff": true}));
     assert_eq!(result["changed"], false);
