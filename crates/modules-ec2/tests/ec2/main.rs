@@ -8,6 +8,7 @@ mod faults;
 mod fleet;
 mod input;
 mod inventory;
+mod newcomer;
 mod promises;
 mod protocol;
 mod provision;

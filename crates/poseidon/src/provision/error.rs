@@ -22,6 +22,10 @@ pub enum ProvisionError {
         code: String,
         message: String,
     },
+    /// EC2 never answered the call: no credentials to sign it with, or no way to the
+    /// endpoint. `why` is a sentence naming the cause and the way out.
+    #[error("{action}: {why}")]
+    Unanswered { action: String, why: String },
     #[error("{what} within {timeout:?}; not there yet: {}", pending.join(", "))]
     Timeout {
         what: String,
@@ -46,19 +50,18 @@ impl ProvisionError {
     pub(crate) fn api<E, R>(action: impl Into<String>, err: &SdkError<E, R>) -> ProvisionError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
-        let (code, message) = match err.code() {
-            Some(code) => (code.to_owned(), err.message().unwrap_or("").to_owned()),
-            None => (
-                "RequestFailed".to_owned(),
-                DisplayErrorContext(err).to_string(),
-            ),
-        };
-        ProvisionError::Api {
-            action: action.into(),
-            code,
-            message,
+        match err.code() {
+            Some(code) => ProvisionError::Api {
+                action: action.into(),
+                code: code.to_owned(),
+                message: err.message().unwrap_or("").to_owned(),
+            },
+            None => ProvisionError::Unanswered {
+                action: action.into(),
+                why: unanswered(err),
+            },
         }
     }
 
@@ -82,6 +85,51 @@ impl ProvisionError {
             _ => None,
         }
     }
+}
+
+/// Why EC2 gave no answer, as a sentence: the SDK's own error is a nested debug dump
+/// (`dispatch failure: ... DispatchFailure(DispatchFailure { source: ConnectorError {`),
+/// of which a newcomer needs the innermost cause and what to do about it.
+fn unanswered<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let mut causes = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = next {
+        causes.push(cause.to_string());
+        next = cause.source();
+    }
+    let innermost = causes.last().cloned().unwrap_or_default();
+    let all = causes.join(": ").to_ascii_lowercase();
+    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => format!("the EC2 endpoint {url} (AWS_ENDPOINT_URL)"),
+        _ => "EC2 (AWS's public endpoint for the region; no AWS_ENDPOINT_URL is set)".to_owned(),
+    };
+    let local_default = "for the local default, run scripts/up.sh, which starts moto and sets \
+        AWS_ENDPOINT_URL and its test keys";
+    if all.contains("credential") {
+        return format!(
+            "no AWS credentials to sign the request with ({innermost}): give them through \
+             the standard chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE \
+             and ~/.aws/credentials, or an instance role), or the module's access_key and \
+             secret_key; {local_default}"
+        );
+    }
+    let reason = match err {
+        SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            format!("no answer in time ({innermost})")
+        }
+        SdkError::DispatchFailure(failure) if failure.is_io() => innermost.clone(),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => innermost.clone(),
+        _ => DisplayErrorContext(err).to_string(),
+    };
+    format!(
+        "could not reach {endpoint}: {reason}; check that it runs and the network path to \
+         it, or give endpoint_url; {local_default}"
+    )
 }
 
 /// The error code of a failed call, when EC2 answered with one.
