@@ -27,6 +27,9 @@ apt_install() {
 # tests, musl-gcc for static module binaries (ring, under rustls, compiles C),
 # python3-venv where the python is Debian's.
 apt_install redis-server mariadb-server mariadb-client tomcat10 tomcat10-admin libmariadb-java git openssl openssh-server openssh-client musl-tools iproute2 socat
+# arm64 module binaries: the cross linker and the headers ring's C needs; qemu runs them
+# in the tests.
+apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then apt_install python3-venv; fi
 # nginx and supervisor: tests and the local default run instances of their own (own
 # prefix or state directory, loopback ports). Debian's postinst would start the system
@@ -74,6 +77,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$POSEIDON_MODULE_TAR
   rustup target add "$POSEIDON_MODULE_TARGET" >/dev/null 2>&1 \
     || echo "warning: rustup could not add $POSEIDON_MODULE_TARGET; modules will be built for the host" >&2
 fi
+if ! rustup target list --installed 2>/dev/null | grep -qx "$POSEIDON_ARM64_TARGET"; then
+  log "adding Rust target $POSEIDON_ARM64_TARGET"
+  rustup target add "$POSEIDON_ARM64_TARGET" >/dev/null 2>&1 \
+    || echo "warning: rustup could not add $POSEIDON_ARM64_TARGET; no arm64 module binaries" >&2
+fi
 
 # The controller: ansible-core, pinned, in a virtualenv of its own.
 if [ "$("$POSEIDON_VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)' 2>/dev/null)" != "$ANSIBLE_CORE_VERSION" ]; then
@@ -93,6 +101,21 @@ if [ ! -x "$POSEIDON_VENV/bin/moto_server" ]; then
   log "installing moto[server] $MOTO_VERSION"
   "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check \
     "moto[server,ec2]==$MOTO_VERSION" "ansible-core==$ANSIBLE_CORE_VERSION"
+fi
+
+# What Galaxy runs on an uploaded collection, and the changelog's tool (release-venv).
+release_tools="galaxy-importer==$GALAXY_IMPORTER_VERSION antsibull-changelog==$ANTSIBULL_CHANGELOG_VERSION"
+if [ "$("$POSEIDON_RELEASE_VENV/bin/pip" freeze 2>/dev/null | grep -Eic "^(galaxy.importer==$GALAXY_IMPORTER_VERSION|antsibull-changelog==$ANTSIBULL_CHANGELOG_VERSION)$")" != 2 ]; then
+  log "installing galaxy-importer $GALAXY_IMPORTER_VERSION and antsibull-changelog $ANTSIBULL_CHANGELOG_VERSION"
+  python3 -m venv "$POSEIDON_RELEASE_VENV"
+  # shellcheck disable=SC2086 # two requirements, split on purpose
+  "$POSEIDON_RELEASE_VENV/bin/pip" install -q --disable-pip-version-check $release_tools
+fi
+
+if [ "$("$POSEIDON_OLDEST_VENV/bin/python" -c 'import ansible.release as r; print(r.__version__)' 2>/dev/null)" != "$ANSIBLE_CORE_OLDEST" ]; then
+  log "creating $POSEIDON_OLDEST_VENV with ansible-core $ANSIBLE_CORE_OLDEST (the oldest the collection claims)"
+  python3 -m venv "$POSEIDON_OLDEST_VENV"
+  "$POSEIDON_OLDEST_VENV/bin/pip" install -q --disable-pip-version-check "ansible-core==$ANSIBLE_CORE_OLDEST"
 fi
 
 # Services of the local default. Tests start private servers of their own; the main

@@ -13,6 +13,17 @@ cd "$POSEIDON_ROOT"
 
 "$POSEIDON_ROOT/scripts/setup.sh"
 "$POSEIDON_ROOT/scripts/build-collection.sh"
+# The CLI where people and the git hook (git_push_deploy_poseidon_path) find it.
+cli_dir=${POSEIDON_CLI_DIR:-/usr/local/bin}
+if [ -w "$cli_dir" ] || { [ ! -e "$cli_dir" ] && mkdir -p "$cli_dir" 2>/dev/null; }; then
+  if ! cmp -s "$POSEIDON_CACHE/bin/poseidon" "$cli_dir/poseidon"; then
+    log "installing the poseidon CLI as $cli_dir/poseidon"
+    install -m 0755 "$POSEIDON_CACHE/bin/poseidon" "$cli_dir/.poseidon.tmp"
+    mv -f "$cli_dir/.poseidon.tmp" "$cli_dir/poseidon"
+  fi
+else
+  echo "note: $cli_dir is not writable: the poseidon CLI stays at $POSEIDON_CACHE/bin/poseidon (POSEIDON_CLI_DIR chooses)" >&2
+fi
 
 # The local default's profile: the fleet (every host a network namespace of its own,
 # reached over SSH; needs root and `ip netns`), or where namespaces cannot be made, the

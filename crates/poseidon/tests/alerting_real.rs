@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use poseidon::prometheus::{ConfigSpec, Reloaded};
-use poseidon_testkit::{AlertmanagerServer, PrometheusServer, free_port, repo_root};
+use poseidon_testkit::{AlertmanagerServer, PrometheusServer, free_port};
 use serde_json::Value;
 
 /// An application instance's `/metrics`, on `port` until stopped.
@@ -142,7 +142,8 @@ fn a_stopped_instance_is_alerted_to_the_webhook_and_resolved_when_it_is_back() {
     );
     let server = PrometheusServer::start("global: {}\n").unwrap();
     let rules = std::fs::read_to_string(
-        repo_root().join("roles/monitoring/files/prometheus/rules/poseidon.rules.yml"),
+        poseidon_testkit::monitoring::monitoring_files()
+            .join("prometheus/rules/poseidon.rules.yml"),
     )
     .unwrap();
     let spec = ConfigSpec {

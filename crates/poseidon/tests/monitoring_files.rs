@@ -1,4 +1,4 @@
-//! The monitoring role's files (`roles/monitoring/files/`) checked as code: the alert
+//! The monitoring role's files (`roles/monitoring/files/` in the collection) checked as code: the alert
 //! rules pass promtool and their unit tests, every PromQL expression parses, the Grafana
 //! dashboards keep the properties their README promises, and every metric they read is
 //! one that its exporter really exports.

@@ -7,8 +7,6 @@ use tempfile::TempDir;
 
 use crate::repo_root;
 
-const COLLECTION: &str = "ansible/collections/ansible_collections/poseidon/deploy";
-
 /// The `poseidon.deploy` collection in a temporary directory: the committed files of the
 /// repository (metadata, sidecar docs, plugins) plus the module binaries under test.
 pub struct Collection {
@@ -19,7 +17,7 @@ impl Collection {
     /// `modules`: (module name, path of its freshly built binary).
     pub fn assemble(modules: &[(&str, &Path)]) -> Result<Collection> {
         let root = tempfile::tempdir()?;
-        let source = repo_root().join(COLLECTION);
+        let source = crate::collection_dir();
         let target = root.path().join("ansible_collections/poseidon/deploy");
         copy_tree(&source, &target)?;
         for (name, binary) in modules {
@@ -50,13 +48,16 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Built module binaries in the source tree (no extension, under plugins/modules) are
-/// left out: the test supplies its own.
+/// Built module binaries in the source tree (no extension, under plugins/modules; the
+/// other architectures' under bin/) are left out: the test supplies its own.
 fn is_committed_file(path: &Path) -> bool {
     let in_modules = path
         .parent()
         .is_some_and(|dir| dir.ends_with("plugins/modules"));
-    !in_modules || path.extension().is_some()
+    let foreign = path
+        .strip_prefix(crate::collection_dir())
+        .is_ok_and(|inside| inside.starts_with("bin"));
+    (!in_modules || path.extension().is_some()) && !foreign
 }
 
 /// Finds an Ansible command: `$POSEIDON_VENV/bin`, then the project's cached virtualenv
@@ -153,7 +154,6 @@ impl Ansible {
         // and Ansible's temporary files stay inside the test's directory.
         cmd.env("HOME", self.work.path())
             .env("ANSIBLE_COLLECTIONS_PATH", &self.collections)
-            .env("ANSIBLE_ROLES_PATH", repo_root().join("roles"))
             .env("ANSIBLE_LOCAL_TEMP", self.work.path().join("tmp"))
             .env("ANSIBLE_LOCALHOST_WARNING", "false")
             .env("ANSIBLE_NOCOLOR", "1")

@@ -7,14 +7,12 @@
 use poseidon_harness::{Module, effective_options};
 use serde_json::{Map, Value, json};
 
-use crate::{ansible_command, repo_root};
+use crate::ansible_command;
 
 /// The `DOCUMENTATION.options` of a module's sidecar docs, read by PyYAML (as Ansible
 /// reads them).
 fn documented(module: &str) -> Map<String, Value> {
-    let path = repo_root().join(format!(
-        "ansible/collections/ansible_collections/poseidon/deploy/plugins/modules/{module}.yml"
-    ));
+    let path = crate::collection_dir().join(format!("plugins/modules/{module}.yml"));
     let output = std::process::Command::new(ansible_command("python3").unwrap())
         .args([
             "-c",

@@ -35,7 +35,8 @@ pub use http::{http_get, http_post_form};
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
 pub use module_binaries::{
-    SHIPPED_MODULES, assert_injected_panic, documented_modules, one_result, run_with_args_file,
+    SHIPPED_FOREIGN_MODULES, SHIPPED_MODULES, assert_injected_panic, documented_modules,
+    one_result, run_command_with_args_file, run_with_args_file, shipped_foreign_module,
     shipped_module,
 };
 pub use moto_server::MotoServer;
@@ -63,6 +64,11 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
             cmdline.contains(needle).then_some(cmdline)
         })
         .collect()
+}
+
+/// The `poseidon.deploy` collection of this clone: plugins, module docs, roles.
+pub fn collection_dir() -> std::path::PathBuf {
+    repo_root().join("ansible/collections/ansible_collections/poseidon/deploy")
 }
 
 /// The repository's root, for committed fixtures (sidecar docs, playbooks).

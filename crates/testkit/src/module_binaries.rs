@@ -42,16 +42,54 @@ pub fn shipped_module(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Where `scripts/build-collection.sh` puts the module binaries of the architectures other
+/// than x86_64 (`bin/<arch>/<name>`), which the action plugin sends to hosts of that
+/// architecture.
+pub const SHIPPED_FOREIGN_MODULES: &str =
+    "ansible/collections/ansible_collections/poseidon/deploy/bin";
+
+/// The command that runs the shipped `arch` binary of module `name` on this machine: the
+/// binary under qemu's user-mode emulator (`qemu-<arch>-static`, Debian's
+/// qemu-user-static). `None`, with a notice, when either is missing.
+pub fn shipped_foreign_module(arch: &str, name: &str) -> Option<Vec<PathBuf>> {
+    let binary = repo_root()
+        .join(SHIPPED_FOREIGN_MODULES)
+        .join(arch)
+        .join(name);
+    let emulator = PathBuf::from(format!("/usr/bin/qemu-{arch}-static"));
+    for needed in [&binary, &emulator] {
+        if !needed.is_file() {
+            eprintln!(
+                "notice: {} is missing: the shipped {arch} binary of {name} is not tested",
+                needed.display()
+            );
+            return None;
+        }
+    }
+    Some(vec![emulator, binary])
+}
+
 /// Runs `binary` as Ansible does: `args` in a file whose path is argv[1], nothing on stdin.
 pub fn run_with_args_file(binary: &Path, args: &[u8], env: &[(&str, &str)]) -> Output {
+    run_command_with_args_file(&[binary.to_owned()], args, env)
+}
+
+/// [`run_with_args_file`] for a command: `program` with arguments (an emulator and the
+/// binary), then the args file.
+pub fn run_command_with_args_file(
+    command: &[PathBuf],
+    args: &[u8],
+    env: &[(&str, &str)],
+) -> Output {
     let mut file = tempfile::NamedTempFile::new().expect("a temporary args file");
     file.write_all(args).expect("writing the args file");
-    Command::new(binary)
+    Command::new(&command[0])
+        .args(&command[1..])
         .arg(file.path())
         .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", binary.display()))
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"))
 }
 
 /// The one result a module run printed: stdout holds exactly one JSON object, with a

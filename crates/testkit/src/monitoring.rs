@@ -1,4 +1,4 @@
-//! The PromQL of the monitoring role's files (`roles/monitoring/files`): every expression
+//! The PromQL of the monitoring role's files (`roles/monitoring/files` in the collection): every expression
 //! of the alert rules and of the Grafana dashboards (panels, templating variables,
 //! annotations), with where it was found, and the metric names each one reads. Shared by
 //! the checks on the files themselves (`crates/poseidon/tests/monitoring_files.rs`) and the
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 /// The monitoring role's files of this clone.
 pub fn monitoring_files() -> PathBuf {
-    crate::repo_root().join("roles/monitoring/files")
+    crate::collection_dir().join("roles/monitoring/files")
 }
 
 pub fn rule_file(root: &Path) -> PathBuf {

@@ -1,4 +1,4 @@
-//! The `provision` role with the repository's own default spec (roles/provision/defaults:
+//! The `provision` role with the repository's own default spec (the collection's roles/provision/defaults:
 //! its roles and rules, nothing overridden but where SSH comes from and where files go),
 //! against moto; the security groups' rules read back with DescribeSecurityGroups: what
 //! users need is open (Tomcat's 8080 on the iTrust hosts, checkbox.io's nginx on 80 on the
@@ -90,7 +90,7 @@ fn the_default_spec_opens_nginx_to_users_and_not_the_instance_ports() {
         r#"- hosts: localhost
   gather_facts: false
   roles:
-    - role: provision
+    - role: poseidon.deploy.provision
       vars:
         provision_ssh_cidr: 203.0.113.7/32
         provision_private_key_path: {work}/fleet.pem

@@ -24,7 +24,7 @@ fn play(config: &Path, smarthost: &str) -> String {
         "monitoring_chat_webhook_url": CHAT_URL,
     });
     format!(
-        "- hosts: localhost\n  gather_facts: false\n  vars: {vars}\n  tasks:\n    - name: Alertmanager\n      ansible.builtin.include_role:\n        name: monitoring\n        tasks_from: alertmanager.yml\n"
+        "- hosts: localhost\n  gather_facts: false\n  vars: {vars}\n  tasks:\n    - name: Alertmanager\n      ansible.builtin.include_role:\n        name: poseidon.deploy.monitoring\n        tasks_from: alertmanager.yml\n"
     )
 }
 

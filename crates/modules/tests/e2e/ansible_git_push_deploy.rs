@@ -150,7 +150,7 @@ fn the_role_deploys_each_repository_with_its_own_tags() {
         r#"- hosts: localhost
   gather_facts: false
   roles:
-    - role: git_push_deploy
+    - role: poseidon.deploy.git_push_deploy
       vars:
         git_push_deploy_git_dir: {git}
         git_push_deploy_create_user: false

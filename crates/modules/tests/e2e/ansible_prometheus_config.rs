@@ -1,9 +1,9 @@
 //! `poseidon.deploy.prometheus_config` through ansible-playbook against a private Debian
-//! Prometheus, with the project's own alert rules (roles/monitoring/files): written and
+//! Prometheus, with the project's own alert rules (the monitoring role's files): written and
 //! reloaded, unchanged the second time, a bad rule refused in check mode and without it,
 //! the running Prometheus keeping its rules.
 
-use poseidon_testkit::{PrometheusServer, repo_root};
+use poseidon_testkit::PrometheusServer;
 use serde_json::{Value, json};
 
 use crate::ansible;
@@ -45,7 +45,8 @@ fn loaded(server: &PrometheusServer) -> Vec<String> {
 #[test]
 fn the_project_rules_are_loaded_once_and_a_bad_rule_never_reaches_prometheus() {
     let rules = std::fs::read_to_string(
-        repo_root().join("roles/monitoring/files/prometheus/rules/poseidon.rules.yml"),
+        poseidon_testkit::monitoring::monitoring_files()
+            .join("prometheus/rules/poseidon.rules.yml"),
     )
     .unwrap();
     let server = PrometheusServer::start(

@@ -9,6 +9,7 @@ mod ansible_git_push_deploy;
 mod ansible_migrate;
 mod ansible_prometheus_config;
 mod ansible_war;
+mod architectures;
 mod balancer;
 mod config_file;
 mod docs_defaults;

@@ -2,12 +2,14 @@
 //! binary as a process, both as cargo built it for this test and as shipped (the release
 //! binaries `scripts/build-collection.sh` puts in the collection, when built): arbitrary
 //! argument bytes, and a panic injected at a named point (`POSEIDON_PANIC_AT`), which
-//! only `panic = "unwind"` turns into failed JSON.
+//! only `panic = "unwind"` turns into failed JSON. The shipped arm64 binaries
+//! (`bin/aarch64/`) go through the same checks under qemu's user-mode emulator.
 
 use std::path::{Path, PathBuf};
 
 use poseidon_testkit::{
-    assert_injected_panic, documented_modules, one_result, run_with_args_file, shipped_module,
+    assert_injected_panic, documented_modules, one_result, run_command_with_args_file,
+    run_with_args_file, shipped_foreign_module, shipped_module,
 };
 use proptest::prelude::*;
 
@@ -15,9 +17,9 @@ use proptest::prelude::*;
 /// own test binary (`crates/modules-ec2/tests/ec2/input.rs`).
 const CONTROLLER_MODULES: [&str; 2] = ["ec2_inventory", "ec2_provision"];
 
-/// (what, binary) for every module of this crate: the cargo-built one, and the shipped
-/// one where it was built.
-fn binaries() -> Vec<(String, PathBuf)> {
+/// (what, command) for every module of this crate: the cargo-built binary, and the shipped
+/// ones where they were built (x86_64 as it is, aarch64 under qemu).
+fn binaries() -> Vec<(String, Vec<PathBuf>)> {
     let built_dir = Path::new(env!("CARGO_BIN_EXE_ping"))
         .parent()
         .expect("binaries live in a directory")
@@ -32,9 +34,12 @@ fn binaries() -> Vec<(String, PathBuf)> {
             built.is_file(),
             "module {name} is documented but not built by poseidon-modules"
         );
-        binaries.push((format!("{name} (cargo)"), built));
+        binaries.push((format!("{name} (cargo)"), vec![built]));
         if let Some(shipped) = shipped_module(&name) {
-            binaries.push((format!("{name} (shipped)"), shipped));
+            binaries.push((format!("{name} (shipped)"), vec![shipped]));
+        }
+        if let Some(command) = shipped_foreign_module("aarch64", &name) {
+            binaries.push((format!("{name} (shipped, aarch64 under qemu)"), command));
         }
     }
     assert!(binaries.len() >= 11, "{binaries:?}");
@@ -51,7 +56,7 @@ proptest! {
     ) {
         let is_an_object = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok();
         for (what, binary) in binaries() {
-            let output = run_with_args_file(&binary, &bytes, &[]);
+            let output = run_command_with_args_file(&binary, &bytes, &[]);
             let result = one_result(&output).map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
             if !is_an_object {
                 prop_assert_eq!(&result["failed"], true, "{}: {}", what, result);
@@ -79,7 +84,8 @@ fn a_panic_in_any_build_becomes_failed_json_with_its_message() {
         } else {
             continue;
         };
-        let output = run_with_args_file(&binary, args, &[("POSEIDON_PANIC_AT", "before-plan")]);
+        let output =
+            run_command_with_args_file(&binary, args, &[("POSEIDON_PANIC_AT", "before-plan")]);
         assert_injected_panic(&what, &output);
         checked += 1;
     }

@@ -107,14 +107,14 @@ fn copy_migrate_deploy_and_switch_a_feature() {
   vars:
     feature_state: enabled
   roles:
-    - role: database
+    - role: poseidon.deploy.database
       vars:
         database_source: {{database: itrust_build, login_host: 127.0.0.1, login_port: {build}, login_user: deployer}}
         database_source_password: {BUILD_DB_SECRET}
         database_target: {{database: itrust, login_host: 127.0.0.1, login_port: {live}, login_user: deployer}}
         database_target_password: {LIVE_DB_SECRET}
         database_migrations: {migrations}
-    - role: feature_flags
+    - role: poseidon.deploy.feature_flags
       vars:
         feature_flags_redis_url: {redis}
         feature_flags_redis_password: {REDIS_SECRET}
@@ -123,7 +123,7 @@ fn copy_migrate_deploy_and_switch_a_feature() {
             state: "{{{{ feature_state }}}}"
             mirror_key: featureOffPatientSearch
             mirror_invert: true
-    - role: application
+    - role: poseidon.deploy.application
       vars:
         application_war: {war}
         application_build_id: sample-1
@@ -131,7 +131,7 @@ fn copy_migrate_deploy_and_switch_a_feature() {
         application_record_dir: {record}
         application_health_url: {health}
         application_health_timeout: 90
-    - role: smoke_test
+    - role: poseidon.deploy.smoke_test
       vars:
         smoke_test_base_url: {base}
         smoke_test_build_id: sample-1

@@ -9,6 +9,12 @@
 # or does not match (half-written, tampered), it exits with CACHE_MISS, and the plugin
 # uploads the binary to a temporary name, moves it into place and runs again.
 #
+# Architectures: the same command picks the binary's SHA-256 by the host's `uname -m`, so
+# an x86_64 and an arm64 host each cache and run their own build, still in one round
+# trip. The binaries are bin/<arch>/<name>; plugins/modules/<name> links the x86_64 one
+# (what Ansible's loader resolves, so its standard path runs it); a host whose
+# architecture has no binary fails the task saying so (NO_BINARY).
+#
 # Off switch: the task variable `poseidon_module_cache: false`, or POSEIDON_MODULE_CACHE=0
 # in the controller's environment. Async tasks and connections that cannot take stdin use
 # Ansible's standard path; the reason is shown at -vvv.
@@ -19,7 +25,6 @@ import json
 import os
 import shlex
 
-from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -27,7 +32,29 @@ from ansible.vars.clean import remove_internal_keys
 
 display = Display()
 
+try:  # ansible-core >= 2.19: the module's arguments and result through its JSON profiles
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+
+    def _encode_args(module_args: dict) -> bytes:
+        encoder = get_module_encoder("legacy", Direction.CONTROLLER_TO_MODULE)
+        return json.dumps(module_args, cls=encoder).encode()
+
+    def _parse_result(action: ActionBase, res: dict) -> dict:
+        return action._parse_returned_data(res, "legacy")
+
+except ImportError:  # ansible-core 2.16 to 2.18 (requires_ansible in meta/runtime.yml)
+    from ansible.module_utils.common.json import AnsibleJSONEncoder
+
+    def _encode_args(module_args: dict) -> bytes:
+        return json.dumps(module_args, cls=AnsibleJSONEncoder).encode()
+
+    def _parse_result(action: ActionBase, res: dict) -> dict:
+        return action._parse_returned_data(res)
+
 CACHE_MISS = 97
+NO_BINARY = 98
+# `uname -m` spellings of each architecture a binary is built for.
+UNAME = {"x86_64": ("x86_64", "amd64"), "aarch64": ("aarch64", "arm64")}
 CACHE_ROOT = "$HOME/.ansible/poseidon"
 
 # sha256 of each local module binary, computed once per controller run.
@@ -44,6 +71,46 @@ def _digest(path: str) -> str:
                 sha.update(block)
         _DIGESTS[key] = sha.hexdigest()
     return _DIGESTS[key]
+
+
+def _binaries(resolved_path: str) -> tuple[str, dict[str, str]]:
+    """The module's name and its binaries by architecture, from the path Ansible's loader
+    resolved (plugins/modules/<name>, or the documentation-only <name>.py where no binary
+    was built). A plain file at plugins/modules/<name> (a collection put together by hand,
+    as the tests do) counts as the x86_64 binary."""
+    modules_dir = os.path.dirname(resolved_path)
+    name = os.path.splitext(os.path.basename(resolved_path))[0]
+    collection = os.path.dirname(os.path.dirname(modules_dir))
+    found = {arch: os.path.join(collection, "bin", arch, name) for arch in UNAME}
+    found = {arch: path for arch, path in found.items() if os.path.isfile(path)}
+    beside_docs = os.path.join(modules_dir, name)
+    if "x86_64" not in found and os.path.isfile(beside_docs):
+        found["x86_64"] = beside_docs
+    return name, found
+
+
+def _run_command(name: str, digests: dict[str, str]) -> str:
+    """One shell command: the host's architecture picks the digest; the cached binary with
+    that digest runs, or the command says which architecture it needs (CACHE_MISS) or that
+    none was built for it (NO_BINARY)."""
+    cases = "".join(f'{"|".join(UNAME[arch])}) s={digest};; ' for arch, digest in sorted(digests.items()))
+    return (
+        f'a=$(uname -m); case "$a" in {cases}*) echo "poseidon-arch: $a" >&2; exit {NO_BINARY};; esac; '
+        f'f="{CACHE_ROOT}/$s/{name}"; '
+        f'if [ -x "$f" ] && [ "$(sha256sum "$f" 2>/dev/null | cut -c1-64)" = "$s" ]; then exec "$f"; fi; '
+        f'echo "poseidon-arch: $a" >&2; exit {CACHE_MISS}'
+    )
+
+
+def _reported_arch(res: dict) -> str:
+    for line in res.get("stderr", "").splitlines():
+        if line.startswith("poseidon-arch: "):
+            return line[len("poseidon-arch: "):].strip()
+    return "unknown"
+
+
+def _arch_of(uname: str) -> str | None:
+    return next((arch for arch, names in UNAME.items() if uname in names), None)
 
 
 class ActionModule(ActionBase):
@@ -69,41 +136,53 @@ class ActionModule(ActionBase):
         del tmp
         module_name = self._task.action
         reason = self._standard_path_reason(task_vars)
+        found = self._shared_loader_obj.module_loader.find_plugin_with_context(
+            module_name, collection_list=self._task.collections
+        )
+        name, binaries = _binaries(found.plugin_resolved_path)
+        if not binaries:
+            result.update(failed=True, msg=f"{module_name} has no binary: build the collection (scripts/build-collection.sh)")
+            return result
         if reason:
-            display.vvv(f"poseidon: {module_name} through Ansible's standard module path: {reason}")
+            if "x86_64" not in binaries:
+                result.update(failed=True, msg=f"{module_name}: Ansible's standard module path ({reason}) runs the x86_64 binary, which was not built")
+                return result
+            display.vvv(f"poseidon: {module_name} through Ansible's standard module path (the x86_64 binary): {reason}")
             wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
             result.update(self._execute_module(module_name=module_name, task_vars=task_vars, wrap_async=wrap_async))
             if not wrap_async:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
             return result
 
-        found = self._shared_loader_obj.module_loader.find_plugin_with_context(
-            module_name, collection_list=self._task.collections
-        )
-        local_path = found.plugin_resolved_path
-        name = os.path.basename(local_path)
-        sha256 = _digest(local_path)
+        digests = {arch: _digest(path) for arch, path in binaries.items()}
         module_args = self._task.args.copy()
         self._update_module_args(module_name, module_args, task_vars)
-        encoder = get_module_encoder("legacy", Direction.CONTROLLER_TO_MODULE)
-        in_data = json.dumps(module_args, cls=encoder).encode()
+        in_data = _encode_args(module_args)
 
-        cached = f'"{CACHE_ROOT}/{sha256}/{name}"'
-        run = (
-            f"f={cached}; "
-            f'if [ -x "$f" ] && [ "$(sha256sum "$f" 2>/dev/null | cut -c1-64)" = {sha256} ]; '
-            f'then exec "$f"; else exit {CACHE_MISS}; fi'
-        )
+        run = _run_command(name, digests)
         cmd = f"{self._compute_environment_string()} /bin/sh -c {shlex.quote(run)}".strip()
         res = self._low_level_execute_command(cmd, sudoable=True, in_data=in_data)
+        if res.get("rc") == NO_BINARY and not res.get("stdout"):
+            result.update(
+                failed=True,
+                msg=(
+                    f"{module_name} has no binary for this host's architecture ({_reported_arch(res)}); "
+                    f"the collection has {', '.join(sorted(binaries))}"
+                ),
+            )
+            return result
         if res.get("rc") == CACHE_MISS and not res.get("stdout"):
-            display.vvv(f"poseidon: uploading {name} ({sha256[:12]}) to the host's module cache")
-            self._upload(local_path, name, sha256)
+            arch = _arch_of(_reported_arch(res))
+            if arch not in binaries:
+                result.update(failed=True, msg=f"{module_name}: the host asked for a binary of architecture {_reported_arch(res)!r}, which the collection does not have")
+                return result
+            display.vvv(f"poseidon: uploading {name} for {arch} ({digests[arch][:12]}) to the host's module cache")
+            self._upload(binaries[arch], name, digests[arch])
             res = self._low_level_execute_command(cmd, sudoable=True, in_data=in_data)
         else:
-            display.vvv(f"poseidon: ran {name} ({sha256[:12]}) from the host's module cache")
+            display.vvv(f"poseidon: ran {name} from the host's module cache")
 
-        data = self._parse_returned_data(res, "legacy")
+        data = _parse_result(self, res)
         remove_internal_keys(data)
         result.update(data)
         return result
