@@ -27,6 +27,9 @@ apt_install() {
 # tests, musl-gcc for static module binaries (ring, under rustls, compiles C),
 # python3-venv where the python is Debian's.
 apt_install redis-server mariadb-server mariadb-client tomcat10 tomcat10-admin libmariadb-java git openssl openssh-server openssh-client musl-tools iproute2 socat
+# The fleet's hosts share this machine's packages and have no route out: what the roles
+# install on them (deployment_server_packages, checkbox_packages) is installed here.
+apt_install default-jre-headless
 # arm64 module binaries: the cross linker and the headers ring's C needs; qemu runs them
 # in the tests.
 apt_install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
