@@ -26,14 +26,22 @@ pub const IMAGE: &str = "ami-12c6146b";
 
 /// Runs a module binary with `args` on stdin and `env`, and returns its JSON result.
 pub fn run_module(binary: &str, args: &Value, env: &[(&str, String)]) -> Value {
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_PROFILE");
+    result_of(command, args)
+}
+
+/// Runs `command` (a module, or a wrapper that execs one) with `args` on stdin, and
+/// returns the JSON result it printed.
+pub fn result_of(mut command: Command, args: &Value) -> Value {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting the module");
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
     child
         .stdin
         .take()
@@ -43,7 +51,7 @@ pub fn run_module(binary: &str, args: &Value, env: &[(&str, String)]) -> Value {
     let output = child.wait_with_output().unwrap();
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
-            "{binary} printed no JSON ({e}): {}\n{}",
+            "{command:?} printed no JSON ({e}): {}\n{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )

@@ -2,12 +2,11 @@
 //! endpoint points. The message names the cause and the ways out, in a sentence, and not
 //! the AWS SDK's nested debug dump.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use poseidon_testkit::free_port;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fleet;
 
@@ -17,8 +16,8 @@ fn provision_as_a_newcomer(env: &[(&str, String)]) -> (String, Duration) {
     let home = tempfile::tempdir().unwrap();
     let mut args = fleet("newcomer", &[("web", 1)], &home.path().join("k.pem"));
     args["aws_max_attempts"] = json!(2);
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ec2_provision"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ec2_provision"));
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home.path())
@@ -26,20 +25,9 @@ fn provision_as_a_newcomer(env: &[(&str, String)]) -> (String, Duration) {
         // This machine has no instance role; the SDK's metadata lookup would only add
         // its timeouts to the test.
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(args.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let started = Instant::now();
+    let result = crate::result_of(command, &args);
     assert_eq!(result["failed"], true, "{result}");
     (
         result["msg"].as_str().unwrap().to_owned(),

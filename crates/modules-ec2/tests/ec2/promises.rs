@@ -2,8 +2,7 @@
 //! against moto: a same-named security group that is not the project's is refused, not
 //! adopted; a key pair whose private key could not be written does not stay in EC2.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use poseidon_testkit::ansible_command;
 use serde_json::{Value, json};
@@ -99,33 +98,16 @@ fn a_key_path_that_cannot_be_claimed_fails_before_ec2_makes_a_pair() {
 /// SIGXFSZ ignored so that the write returns EFBIG instead of killing the process): the
 /// key file is claimed, EC2 creates the pair, and writing the private key fails.
 fn provision_unable_to_write(args: &Value, env: &[(&str, String)]) -> Value {
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .args([
             "-c",
             "trap '' XFSZ; ulimit -f 0; exec \"$0\"",
             env!("CARGO_BIN_EXE_ec2_provision"),
         ])
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("AWS_PROFILE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(args.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+        .env_remove("AWS_PROFILE");
+    crate::result_of(command, args)
 }
 
 #[test]
