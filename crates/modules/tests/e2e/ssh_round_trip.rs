@@ -233,8 +233,9 @@ fn become_and_async() {
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains("standard module path: the task is async"),
+        run.stdout.contains(
+            "through Ansible's standard module path (the x86_64 binary): the task is async"
+        ),
         "{}",
         run.stdout
     );
