@@ -68,14 +68,7 @@ if [ "${POSEIDON_REAL_AWS:-0}" != 1 ] && [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   export AWS_ENDPOINT_URL="http://127.0.0.1:$moto_port"
   export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-local}
   export AWS_REGION=${AWS_REGION:-us-east-1}
-  if ! (echo >"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then
-    log "starting moto_server on 127.0.0.1:$moto_port (the local EC2 API)"
-    mkdir -p "$POSEIDON_CACHE/moto"
-    (cd "$POSEIDON_CACHE/moto" && setsid "$POSEIDON_VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" \
-      >"$POSEIDON_CACHE/moto/moto-$moto_port.log" 2>&1 < /dev/null &)
-    for _ in $(seq 300); do (echo >"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null && break; sleep 0.1; done
-    (echo >"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null || { echo "moto_server did not start" >&2; exit 1; }
-  fi
+  "$POSEIDON_ROOT/scripts/local-ec2-api.sh" "$moto_port"
 fi
 
 log "ansible-playbook site.yml $*"

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use poseidon::service::{DirectStart, Manager, Probe, start_and_wait};
+use poseidon::service::{DirectStart, Manager, Probe, check_listener, start_and_wait};
 use poseidon_harness::{Applied, Context, Diff, Facts, InvalidOption, Module, Plan, de};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -36,6 +36,7 @@ pub struct Args {
     environment: BTreeMap<String, Value>,
     chdir: Option<PathBuf>,
     log: Option<PathBuf>,
+    pid_file: Option<PathBuf>,
     #[serde(default = "default_wait_timeout", deserialize_with = "de::int")]
     wait_timeout: u64,
 }
@@ -60,6 +61,9 @@ pub struct Task {
     manager: Manager,
     probe: Probe,
     start: DirectStart,
+    /// Where the start command writes the service's pid: a port that answers for another
+    /// process is refused.
+    pid_file: Option<PathBuf>,
     wait_timeout: Duration,
 }
 
@@ -121,6 +125,12 @@ impl Module for Service {
                 "must be at least 1 second",
             ));
         }
+        if args.pid_file.is_some() && args.port.is_none() {
+            return Err(InvalidOption::new(
+                "pid_file",
+                "needs port: it says which process must be the one listening on it",
+            ));
+        }
         let environment = command_options::environment("environment", args.environment)?;
         Ok(Task {
             name: args.name,
@@ -133,6 +143,7 @@ impl Module for Service {
                 chdir: args.chdir,
                 log: args.log,
             },
+            pid_file: args.pid_file,
             wait_timeout: Duration::from_secs(args.wait_timeout),
         })
     }
@@ -142,6 +153,12 @@ impl Module for Service {
         let mut facts = Facts::new();
         facts.insert("manager".into(), json!(task.manager.name()));
         facts.insert("answering".into(), json!(answering));
+        if let (true, Some(pid_file), Probe::Port { host, port }) =
+            (answering, &task.pid_file, &task.probe)
+        {
+            check_listener(&task.name, &format!("{host}:{port}"), *port, pid_file)
+                .map_err(anyhow::Error::msg)?;
+        }
         if task.probe_only || task.manager == Manager::Systemd || answering {
             return Ok(Plan::Unchanged(facts));
         }

@@ -24,6 +24,7 @@ pub mod app;
 pub mod db;
 pub mod files;
 pub mod flags;
+pub mod hint;
 #[cfg(feature = "hook")]
 pub mod hook;
 pub mod inventory;

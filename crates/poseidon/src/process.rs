@@ -37,12 +37,14 @@ pub enum Ran {
 /// `timeout`. `Err` only when it could not be started or waited for.
 pub fn run_bounded(command: &mut Command, timeout: Duration) -> std::io::Result<Ran> {
     let mut log = tempfile::tempfile()?;
+    let program = command.get_program().to_owned();
     let mut child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log.try_clone()?)
         .process_group(0)
-        .spawn()?;
+        .spawn()
+        .map_err(|e| crate::hint::spawn_error(&program, e))?;
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -69,6 +71,21 @@ pub fn run_bounded(command: &mut Command, timeout: Duration) -> std::io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_that_is_not_installed_names_its_package() {
+        let err = run_bounded(
+            &mut Command::new("poseidon-absent-tool"),
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            err.to_string()
+                .contains("`poseidon-absent-tool` is not installed on this host"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn output_and_status_are_kept() {

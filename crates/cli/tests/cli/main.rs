@@ -4,6 +4,8 @@
 mod app;
 mod ec2;
 mod hook;
+mod newcomer;
+mod readme;
 
 use assert_cmd::Command;
 use poseidon_testkit::RedisServer;

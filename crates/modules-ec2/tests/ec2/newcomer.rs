@@ -82,3 +82,52 @@ fn with_nothing_at_the_endpoint_the_message_names_it_and_the_ways_out() {
     assert!(!msg.contains("testing"), "a key in: {msg}");
     assert!(took < Duration::from_secs(30), "{took:?}");
 }
+
+/// `scripts/local-ec2-api.sh <port>`, as `scripts/up.sh` runs it for the local default.
+fn local_ec2_api(port: u16) -> std::process::Output {
+    Command::new(poseidon_testkit::repo_root().join("scripts/local-ec2-api.sh"))
+        .arg(port.to_string())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_port_taken_by_another_program_is_named_before_any_ec2_call() {
+    // Another program on moto's port, answering HTTP as a user's own server would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let run = local_ec2_api(port);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    for needed in [
+        format!("127.0.0.1:{port} is taken by"),
+        format!("(pid {})", std::process::id()),
+        "not moto_server".to_owned(),
+        "POSEIDON_MOTO_PORT=".to_owned(),
+    ] {
+        assert!(stderr.contains(&needed), "{needed:?} not in: {stderr}");
+    }
+}
+
+#[test]
+fn a_running_moto_is_kept() {
+    let moto = poseidon_testkit::MotoServer::start().unwrap();
+    let run = local_ec2_api(moto.port());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&run.stderr).contains("starting moto_server"),
+        "a second moto was started"
+    );
+}

@@ -137,6 +137,66 @@ fn a_service_that_never_answers_fails_after_the_timeout_naming_the_probe() {
     .expect("the start command was left running");
 }
 
+/// A newcomer's own program on the service's port (a Tomcat or Jenkins on 8080) is not
+/// the service: with `pid_file`, the task names it and the way out.
+#[test]
+fn a_port_held_by_another_program_is_named() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("forward.pid");
+    let args = json!({
+        "name": "forward itrust",
+        "manager": "direct",
+        "port": port,
+        "pid_file": pid_file,
+        "start": ["true"],
+    });
+    // No pid file yet, and a pid file naming a process that does not listen.
+    for recorded in [None, Some("1")] {
+        if let Some(pid) = recorded {
+            std::fs::write(&pid_file, pid).unwrap();
+        }
+        let result = run(args.clone());
+        assert_eq!(result["failed"], true, "{result}");
+        let msg = result["msg"].as_str().unwrap();
+        for needed in [
+            format!("127.0.0.1:{port} is taken by"),
+            format!("(pid {})", std::process::id()),
+            "not by forward itrust".to_owned(),
+            "stop that program".to_owned(),
+        ] {
+            assert!(msg.contains(&needed), "{needed:?} not in: {msg}");
+        }
+    }
+    // The listener is the process the file names: the service, left alone.
+    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+    let result = run(args);
+    assert_eq!(
+        (&result["changed"], &result["answering"]),
+        (&json!(false), &json!(true)),
+        "{result}"
+    );
+    drop(listener);
+}
+
+#[test]
+fn a_start_program_that_is_not_installed_says_so() {
+    let result = run(json!({
+        "name": "absent",
+        "manager": "direct",
+        "port": poseidon_testkit::free_port(),
+        "start": ["poseidon-absent-daemon", "--serve"],
+    }));
+    assert_eq!(result["failed"], true, "{result}");
+    let msg = result["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("`poseidon-absent-daemon` is not installed on this host (not found on PATH)")
+            && msg.contains("apt install poseidon-absent-daemon"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn bad_input_names_the_option() {
     crate::assert_bad_input_names_option(
@@ -173,6 +233,10 @@ fn bad_input_names_the_option() {
             (
                 json!({"name": "x", "manager": "direct", "port": 1, "start": ["true"], "restart": true}),
                 "restart",
+            ),
+            (
+                json!({"name": "x", "manager": "direct", "url": "http://127.0.0.1:1/", "start": ["true"], "pid_file": "/x.pid"}),
+                "pid_file",
             ),
         ],
     );

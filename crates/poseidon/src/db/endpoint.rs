@@ -8,6 +8,7 @@ use mysql_async::{ClientIdentity, Conn, Opts, OptsBuilder, SslOpts};
 use thiserror::Error;
 
 use super::sql::describe;
+use crate::hint;
 
 /// TLS to the server. Without it the connection is plain (loopback, or a private network).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,9 @@ pub enum EndpointError {
         endpoint: String,
         cause: mysql_async::Error,
     },
+    /// A server that does not answer, with the way out ([`crate::hint`]).
+    #[error("connecting to {endpoint}: {sentence}")]
+    Unreachable { endpoint: String, sentence: String },
     #[error("connecting to {endpoint}: no answer within {timeout:?}")]
     Timeout { endpoint: String, timeout: Duration },
 }
@@ -243,14 +247,44 @@ impl Endpoint {
         install_crypto_provider();
         match tokio::time::timeout(self.connect_timeout, Conn::new(self.opts())).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(cause)) => Err(EndpointError::Connect {
-                endpoint: self.describe(),
-                cause,
-            }),
+            Ok(Err(cause)) => Err(self.connect_error(cause)),
             Err(_) => Err(EndpointError::Timeout {
                 endpoint: self.describe(),
                 timeout: self.connect_timeout,
             }),
+        }
+    }
+}
+
+/// MariaDB, as a newcomer who cannot reach it is told where to say where it runs.
+const MARIADB: hint::Server = hint::Server {
+    what: "MariaDB (or MySQL)",
+    set_by: "login_host and login_port in a playbook; --host and --port for the CLI",
+};
+
+impl Endpoint {
+    /// A connection that failed: the cause and the way out where a newcomer meets it
+    /// (nothing listening, no route), the driver's error otherwise.
+    fn connect_error(&self, cause: mysql_async::Error) -> EndpointError {
+        let sentence = match &cause {
+            mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+                let place = match &self.socket {
+                    Some(socket) => socket.display().to_string(),
+                    None => format!("{}:{}", self.host, self.port),
+                };
+                MARIADB.unreachable(&place, io.kind())
+            }
+            _ => None,
+        };
+        match sentence {
+            Some(sentence) => EndpointError::Unreachable {
+                endpoint: self.describe(),
+                sentence,
+            },
+            None => EndpointError::Connect {
+                endpoint: self.describe(),
+                cause,
+            },
         }
     }
 }

@@ -16,6 +16,10 @@ pub enum FlagError {
         cause: redis::RedisError,
     },
 
+    /// A server that does not answer, with the way out ([`crate::hint`]).
+    #[error("connecting to {endpoint}: {sentence}")]
+    Unreachable { endpoint: String, sentence: String },
+
     #[error("reading the CA certificate {path}: {cause}")]
     CaCert {
         path: std::path::PathBuf,

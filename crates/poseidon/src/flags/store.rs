@@ -9,6 +9,7 @@ use redis::{Connection, IntoConnectionInfo, Script};
 
 use super::plan::{Desired, FlagPlan, plan};
 use super::{AuditEntry, Flag, FlagError, FlagName, FlagRecord, FlagState, Mirror, Subject};
+use crate::hint;
 
 /// The set of all flag names.
 const FLAGS_SET: &str = "poseidon:flags";
@@ -110,6 +111,34 @@ pub enum Commit {
     Conflict,
 }
 
+/// Redis, as a newcomer who cannot reach it is told where to say where it runs.
+const REDIS: hint::Server = hint::Server {
+    what: "Redis",
+    set_by: "redis_url in a playbook; POSEIDON_REDIS_URL or --redis-url for the CLI",
+};
+
+/// A connection that failed: the cause and the way out where a newcomer meets it (nothing
+/// listening, no answer), Redis's own error otherwise.
+fn connect_error(endpoint: &str, cause: redis::RedisError) -> FlagError {
+    let kind = if cause.is_connection_refusal() {
+        Some(std::io::ErrorKind::ConnectionRefused)
+    } else if cause.is_timeout() {
+        Some(std::io::ErrorKind::TimedOut)
+    } else {
+        None
+    };
+    match kind.and_then(|kind| REDIS.unreachable(endpoint, kind)) {
+        Some(sentence) => FlagError::Unreachable {
+            endpoint: endpoint.to_owned(),
+            sentence,
+        },
+        None => FlagError::Redis {
+            doing: format!("connecting to {endpoint}"),
+            cause,
+        },
+    }
+}
+
 /// A connection to the Redis that holds the flags.
 pub struct FlagStore {
     conn: Connection,
@@ -148,7 +177,7 @@ impl FlagStore {
         };
         let mut conn = client
             .get_connection_with_timeout(config.timeout)
-            .map_err(failed)?;
+            .map_err(|cause| connect_error(&endpoint, cause))?;
         conn.set_read_timeout(Some(config.timeout))
             .and_then(|()| conn.set_write_timeout(Some(config.timeout)))
             .map_err(failed)?;

@@ -2,6 +2,7 @@
 //! ask the service whether it answers ([`Probe`]); start it directly only when it does
 //! not, and wait until it does. Where systemd runs, services are its business.
 
+pub mod holder;
 pub mod probe;
 
 use std::collections::BTreeMap;
@@ -124,7 +125,9 @@ pub fn start_and_wait(
         command.current_dir(dir);
     }
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| spawn_error(e.to_string()))?;
+    let mut child = command.spawn().map_err(|e| {
+        spawn_error(crate::hint::spawn_error(std::ffi::OsStr::new(&program), e).to_string())
+    })?;
     let hint = match &start.log {
         Some(path) => format!(" (its output is in {})", path.display()),
         None => String::new(),
@@ -159,4 +162,38 @@ pub fn start_and_wait(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The check of a port that answers before anything was started: the process named in
+/// `pid_file` (which the service's start command writes) must be the one listening on
+/// `port`; otherwise the port is another program's, and the sentence says whose and what
+/// to do.
+pub fn check_listener(
+    service: &str,
+    address: &str,
+    port: u16,
+    pid_file: &Path,
+) -> Result<(), String> {
+    let recorded = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    if let Some(pid) = recorded
+        && holder::listens(pid, port).map_err(|e| format!("reading /proc/net/tcp: {e}"))?
+    {
+        return Ok(());
+    }
+    let holders = holder::listeners(port).map_err(|e| format!("reading /proc: {e}"))?;
+    let who = match holders.as_slice() {
+        [] => "a program this user cannot see".to_owned(),
+        holders => holders
+            .iter()
+            .map(|h| format!("{} (pid {})", h.command, h.pid))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Err(format!(
+        "{address} is taken by {who}, not by {service} (the process in {}): stop that \
+         program or give {service} another port",
+        pid_file.display()
+    ))
 }
