@@ -27,4 +27,4 @@ ANSIBLE_CORE_OLDEST=2.16.20
 GALAXY_IMPORTER_VERSION=0.4.44
 ANTSIBULL_CHANGELOG_VERSION=0.36.0
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m==> [%s] %s\033[0m\n' "$(date +%T)" "$*" >&2; }

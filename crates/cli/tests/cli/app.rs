@@ -44,11 +44,7 @@ fn poseidon(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = crate::output_text(&output);
     (output.status.success(), text)
 }
 

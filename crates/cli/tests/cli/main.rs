@@ -22,6 +22,15 @@ fn poseidon(redis: &RedisServer, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// A command's stdout then stderr, for assertions and failure messages.
+fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 fn json(assert: &assert_cmd::assert::Assert) -> Value {
     serde_json::from_slice(&assert.get_output().stdout).expect("JSON on stdout")
 }
