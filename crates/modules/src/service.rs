@@ -156,8 +156,7 @@ impl Module for Service {
         if let (true, Some(pid_file), Probe::Port { host, port }) =
             (answering, &task.pid_file, &task.probe)
         {
-            check_listener(&task.name, &format!("{host}:{port}"), *port, pid_file)
-                .map_err(anyhow::Error::msg)?;
+            check_listener(&task.name, host, *port, pid_file).map_err(anyhow::Error::msg)?;
         }
         if task.probe_only || task.manager == Manager::Systemd || answering {
             return Ok(Plan::Unchanged(facts));

@@ -168,12 +168,7 @@ pub fn start_and_wait(
 /// `pid_file` (which the service's start command writes) must be the one listening on
 /// `port`; otherwise the port is another program's, and the sentence says whose and what
 /// to do.
-pub fn check_listener(
-    service: &str,
-    address: &str,
-    port: u16,
-    pid_file: &Path,
-) -> Result<(), String> {
+pub fn check_listener(service: &str, host: &str, port: u16, pid_file: &Path) -> Result<(), String> {
     let recorded = std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|text| text.trim().parse::<u32>().ok());
@@ -192,7 +187,7 @@ pub fn check_listener(
             .join(", "),
     };
     Err(format!(
-        "{address} is taken by {who}, not by {service} (the process in {}): stop that \
+        "{host}:{port} is taken by {who}, not by {service} (the process in {}): stop that \
          program or give {service} another port",
         pid_file.display()
     ))
