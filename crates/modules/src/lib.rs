@@ -17,6 +17,7 @@ pub mod mysql_copy;
 pub mod mysql_migrate;
 mod mysql_options;
 pub mod netns_hosts;
+pub mod oci_image;
 pub mod ping;
 pub mod prometheus_config;
 mod redis_options;

@@ -11,8 +11,11 @@
 //! - [`files`]: whole files written atomically and only when they differ.
 //! - [`process`]: short commands run with a deadline (their process group killed at it).
 //! - [`inventory`]: the Ansible inventory and Prometheus targets of a fleet.
+//! - [`kube`]: the checks Kubernetes manifests pass before any cluster sees them.
 //! - [`lock`]: kernel file locks that name their holder (the hook, `war`).
 //! - `nginx` (feature `nginx`): upstreams, `nginx -t`, confirmed reloads, drains.
+//! - `oci` (feature `oci`): OCI images of a static executable, written and pushed
+//!   without a container engine.
 //! - [`release`]: the release record; artifacts and releases on a host (feature `release`).
 //! - `war` (feature `war`): WAR deployment onto Tomcat.
 //! - [`flags`]: feature flags kept in Redis, switched by deployments and read by
@@ -28,11 +31,14 @@ pub mod hint;
 #[cfg(feature = "hook")]
 pub mod hook;
 pub mod inventory;
+pub mod kube;
 pub mod lock;
 pub mod marker;
 pub mod netns;
 #[cfg(feature = "nginx")]
 pub mod nginx;
+#[cfg(feature = "oci")]
+pub mod oci;
 #[doc(hidden)]
 pub mod pause;
 pub mod process;

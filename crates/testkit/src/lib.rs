@@ -1,10 +1,13 @@
 //! Real services for Poseidon's tests, started by the tests themselves.
 //!
 //! - [`RedisServer`], [`MariaDbServer`], [`MotoServer`], [`PrometheusServer`]: private servers on free loopback
-//!   ports, gone on drop; [`FaultProxy`]: throttling, eventual consistency and lost
+//!   ports, gone on drop; [`RegistryServer`]: Debian's OCI registry, for skopeo's pushes; [`FaultProxy`]: throttling, eventual consistency and lost
 //!   responses injected in front of moto;
 //! - [`Collection`] and [`Ansible`]: the `poseidon.deploy` collection assembled around
 //!   freshly built module binaries, and `ansible-playbook` runs against it;
+//! - [`KubeStandIn`]: a Kubernetes API stand-in (HTTPS, its own CA, a deployment
+//!   controller and kubelet imitated per image [`Scenario`]) for the rollout tests, as no
+//!   API server can run here;
 //! - [`Load`]: a steady HTTP load that counts failed answers, for zero-downtime tests;
 //! - [`shipped_module`], [`one_result`]: module binaries as processes, the shipped
 //!   (release) ones included, and the protocol's one-JSON-object promise checked;
@@ -16,6 +19,7 @@ mod ansible;
 mod docs;
 mod fault_proxy;
 mod http;
+mod kube_standin;
 mod load;
 mod mariadb_server;
 mod module_binaries;
@@ -24,6 +28,7 @@ mod moto_server;
 mod nginx;
 mod prometheus_server;
 mod redis_server;
+mod registry_server;
 mod ssh_server;
 mod tomcat;
 mod wait;
@@ -32,6 +37,7 @@ pub use ansible::{Ansible, Collection, PlaybookRun, ansible_command};
 pub use docs::option_drift;
 pub use fault_proxy::{FaultProxy, Faults, Injected};
 pub use http::{http_get, http_post_form};
+pub use kube_standin::{KubeStandIn, Scenario};
 pub use load::{Load, Tally};
 pub use mariadb_server::MariaDbServer;
 pub use module_binaries::{
@@ -43,6 +49,7 @@ pub use moto_server::MotoServer;
 pub use nginx::{HttpBackend, MixedLoad, MixedTally, Traffic};
 pub use prometheus_server::{AlertmanagerServer, PrometheusServer};
 pub use redis_server::RedisServer;
+pub use registry_server::RegistryServer;
 pub use ssh_server::SshServer;
 pub use tomcat::{MANAGER_USER, TomcatServer, WarKind, build_war};
 pub use wait::{free_port, free_ports, wait_until};

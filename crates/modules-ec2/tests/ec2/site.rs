@@ -47,9 +47,12 @@ pub(crate) fn collection() -> Collection {
         "feature_flag",
         "feature_flag_info",
         "http_check",
+        // Another crate's, as the others: built by cargo test --workspace.
+        "k8s_rollout",
         "mysql_copy",
         "mysql_migrate",
         "netns_hosts",
+        "oci_image",
         "prometheus_config",
         "run_once",
         "service",

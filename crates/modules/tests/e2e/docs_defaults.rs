@@ -7,8 +7,8 @@ use poseidon_modules::{
     app_build::AppBuild, app_release::AppRelease, balancer::Balancer, config_file::ConfigFile,
     feature_flag::FeatureFlag, feature_flag_info::FeatureFlagInfo, git_push_deploy::GitPushDeploy,
     http_check::HttpCheck, mysql_copy::MysqlCopy, mysql_migrate::MysqlMigrate,
-    netns_hosts::NetnsHosts, ping::Ping, prometheus_config::PrometheusConfig, run_once::RunOnce,
-    service::Service, war_deploy::WarDeploy,
+    netns_hosts::NetnsHosts, oci_image::OciImage, ping::Ping, prometheus_config::PrometheusConfig,
+    run_once::RunOnce, service::Service, war_deploy::WarDeploy,
 };
 use poseidon_testkit::{SHIPPED_MODULES, documented_modules, option_drift, repo_root};
 use serde_json::json;
@@ -40,6 +40,7 @@ fn every_default_is_the_documented_one() {
         ),
         option_drift::<MysqlMigrate>("mysql_migrate", &[], &mysql_login),
         option_drift::<NetnsHosts>("netns_hosts", &[("hosts_dir", json!("/tmp/hosts"))], &[]),
+        option_drift::<OciImage>("oci_image", &[], &[]),
         option_drift::<Ping>("ping", &[], &[]),
         option_drift::<PrometheusConfig>("prometheus_config", &[], &[]),
         option_drift::<RunOnce>("run_once", &[], &[]),

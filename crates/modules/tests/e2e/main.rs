@@ -15,6 +15,7 @@ mod config_file;
 mod docs_defaults;
 mod http_check;
 mod netns_hosts;
+mod oci_image;
 mod process_input;
 mod protocol_binaries;
 mod run_once;
@@ -28,7 +29,7 @@ use poseidon_testkit::{Ansible, Collection};
 
 /// The collection with this build's module binaries, and a runner for it.
 pub fn ansible() -> (Collection, Ansible) {
-    let modules: [(&str, &Path); 14] = [
+    let modules: [(&str, &Path); 15] = [
         ("app_build", Path::new(env!("CARGO_BIN_EXE_app_build"))),
         ("app_release", Path::new(env!("CARGO_BIN_EXE_app_release"))),
         (
@@ -40,6 +41,7 @@ pub fn ansible() -> (Collection, Ansible) {
             Path::new(env!("CARGO_BIN_EXE_feature_flag_info")),
         ),
         ("ping", Path::new(env!("CARGO_BIN_EXE_ping"))),
+        ("oci_image", Path::new(env!("CARGO_BIN_EXE_oci_image"))),
         (
             "prometheus_config",
             Path::new(env!("CARGO_BIN_EXE_prometheus_config")),

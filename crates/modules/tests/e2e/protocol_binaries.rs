@@ -13,9 +13,10 @@ use poseidon_testkit::{
 };
 use proptest::prelude::*;
 
-/// The controller-side modules are built by `poseidon-ec2-modules` and checked by its
-/// own test binary (`crates/modules-ec2/tests/ec2/input.rs`).
-const CONTROLLER_MODULES: [&str; 2] = ["ec2_inventory", "ec2_provision"];
+/// The controller-side modules are built by `poseidon-ec2-modules` and
+/// `poseidon-k8s-modules` and checked by their own test binaries
+/// (`crates/modules-ec2/tests/ec2/protocol.rs`, `crates/modules-k8s/tests/k8s/protocol.rs`).
+const CONTROLLER_MODULES: [&str; 3] = ["ec2_inventory", "ec2_provision", "k8s_rollout"];
 
 /// (what, command) for every module of this crate: the cargo-built binary, and the shipped
 /// ones where they were built (x86_64 as it is, aarch64 under qemu).

@@ -97,7 +97,8 @@ pub(crate) fn write(root: &Path, manifest: &Manifest, path: &Path) -> Result<Str
     Ok(sha256)
 }
 
-fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+/// A reproducible tar header (also the OCI layer's): root-owned, mtime 0, GNU.
+pub(crate) fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(kind);
     header.set_mode(mode);

@@ -21,7 +21,7 @@ pub use error::ReleaseError;
 pub use record::{Record, Release};
 
 #[cfg(feature = "release")]
-mod artifact;
+pub(crate) mod artifact;
 #[cfg(feature = "release")]
 mod build;
 #[cfg(feature = "release")]
