@@ -23,12 +23,21 @@ fi
 
 log "building modules (release${target_args[*]:+, ${target_args[1]}})"
 cargo build --quiet --release --locked -p poseidon-modules --bins "${target_args[@]}" --manifest-path "$POSEIDON_ROOT/Cargo.toml"
-# The controller-side modules link the AWS SDK: profile `controller` (see Cargo.toml).
+# The controller-side modules link the AWS SDK or the Kubernetes client: profile
+# `controller` (see Cargo.toml).
 # The CLI (`poseidon`, for people and the git hook) links it too: built with them.
-log "building controller modules and the CLI (profile controller${target_args[*]:+, ${target_args[1]}})"
-cargo build --quiet --profile controller --locked -p poseidon-ec2-modules --bins -p poseidon-cli "${target_args[@]}" --manifest-path "$POSEIDON_ROOT/Cargo.toml"
+# POSEIDON_CONTROLLER_FROM names a directory where they are already built (the test
+# suite's: scripts/test.sh builds the tests first and takes them from its debug build, so
+# that the AWS SDK and kube-rs are compiled once per run instead of twice).
+controller_dir=${POSEIDON_CONTROLLER_FROM:-$target_dir/controller}
+if [ -z "${POSEIDON_CONTROLLER_FROM:-}" ]; then
+  log "building controller modules and the CLI (profile controller${target_args[*]:+, ${target_args[1]}})"
+  cargo build --quiet --profile controller --locked -p poseidon-ec2-modules --bins -p poseidon-k8s-modules --bins -p poseidon-cli "${target_args[@]}" --manifest-path "$POSEIDON_ROOT/Cargo.toml"
+else
+  log "controller modules and the CLI as built in $controller_dir"
+fi
 mkdir -p "$POSEIDON_CACHE/bin"
-install -m 0755 "$target_dir/controller/poseidon" "$POSEIDON_CACHE/bin/.poseidon.tmp"
+install -m 0755 "$controller_dir/poseidon" "$POSEIDON_CACHE/bin/.poseidon.tmp"
 mv -f "$POSEIDON_CACHE/bin/.poseidon.tmp" "$POSEIDON_CACHE/bin/poseidon"
 
 x86_dir="$collection/bin/x86_64"
@@ -36,7 +45,7 @@ mkdir -p "$x86_dir"
 for doc in "$modules_dir"/*.yml; do
   name=$(basename "$doc" .yml)
   binary="$target_dir/release/$name"
-  [ -f "$binary" ] || binary="$target_dir/controller/$name"
+  [ -f "$binary" ] || binary="$controller_dir/$name"
   install -m 0755 "$binary" "$x86_dir/.$name.tmp"
   mv -f "$x86_dir/.$name.tmp" "$x86_dir/$name"
   ln -sfn "../../bin/x86_64/$name" "$modules_dir/$name"

@@ -14,7 +14,13 @@ cargo fmt --all --check
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --quiet --locked --workspace --all-targets -- -D warnings
 
-"$POSEIDON_ROOT/scripts/build-collection.sh"
+# The tests' build first: the controller-side modules and the CLI (the AWS SDK, kube-rs)
+# are then taken from it rather than compiled again in profile `controller` (the
+# collection tested here carries their debug builds; scripts/build-collection.sh alone,
+# as up.sh and releases run it, builds the shipped ones).
+log "cargo test --no-run (the test binaries, and the controller-side modules for the collection)"
+cargo test --quiet --locked --workspace --no-run
+POSEIDON_CONTROLLER_FROM="$CARGO_TARGET_DIR/debug" "$POSEIDON_ROOT/scripts/build-collection.sh"
 "$POSEIDON_ROOT/scripts/check-collection.sh" "$POSEIDON_CACHE/collection"
 
 log "the tarball installed in a fresh directory: a role and a module from it alone"
